@@ -1,0 +1,16 @@
+// Each `hearth` subcommand registers itself on the CLI11 app and returns the callback that runs it.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace hearth::cli {
+
+using Runner = std::function<int()>;
+
+Runner add_inspect(CLI::App& app);
+Runner add_generate(CLI::App& app);
+Runner add_logits(CLI::App& app);
+Runner add_tokenize(CLI::App& app);
+Runner add_synth(CLI::App& app);
+
+}  // namespace hearth::cli

@@ -1,0 +1,35 @@
+// Shared pieces of the CLI commands: loading a model file with its tokenizer, timing.
+#pragma once
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/error.h"
+#include "gguf/reader.h"
+#include "models/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace hearth::cli {
+
+struct LoadedModel {
+  std::shared_ptr<const gguf::File> file;
+  std::unique_ptr<models::Model> model;
+  std::unique_ptr<tokenizer::Tokenizer> tok;
+};
+
+inline LoadedModel load(const std::string& path, bool need_tokenizer = true) {
+  LoadedModel lm;
+  lm.file = std::make_shared<const gguf::File>(gguf::File::open(path));
+  lm.model = models::load_model(lm.file);
+  if (need_tokenizer) lm.tok = tokenizer::Tokenizer::from_gguf(*lm.file);
+  return lm;
+}
+
+inline double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::string human_bytes(uint64_t n);
+std::vector<int32_t> parse_id_list(const std::string& s);  // "2,10,20" -> {2, 10, 20}
+
+}  // namespace hearth::cli

@@ -1,0 +1,28 @@
+// Scaled-dot-product attention of one query token over a span of cached positions (scale 1.0: Gemma 4's
+// Q/K norms replace 1/sqrt(d)). Keys and values sit in a ring of `capacity` rows (position p at row
+// p % capacity), F32 or F16. With an F16 cache the query and the probabilities are rounded to F16
+// before their dot products, as ggml does when it multiplies F16 caches.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace hearth::kernels {
+
+struct KvView {
+  const uint8_t* k = nullptr;
+  const uint8_t* v = nullptr;
+  size_t row_bytes = 0;  // one position: n_head_kv * head_dim elements
+  int capacity = 0;
+  bool f16 = false;
+};
+
+// out[h * head_dim ...] for every query head h. GQA: query head h reads KV head h / (n_head / n_head_kv).
+// Positions lo..hi (inclusive) are visible. `scores` must hold hi - lo + 1 floats.
+void attend(const float* q, int n_head, int n_head_kv, int head_dim, const KvView& kv, int32_t lo, int32_t hi,
+            float* out, float* scores);
+
+// One head only (lets the caller parallelise over heads).
+void attend_head(const float* q_head, int kv_head, int head_dim, const KvView& kv, int32_t lo, int32_t hi,
+                 float* out_head, float* scores);
+
+}  // namespace hearth::kernels

@@ -1,0 +1,79 @@
+#include "kernels/matmul.h"
+
+#include "core/error.h"
+
+namespace hearth::kernels {
+
+Matrix Matrix::of(const gguf::TensorInfo& t, int64_t slice) {
+  if (t.n_dims > 3 || (t.n_dims == 3 && (slice < 0 || slice >= t.ne[2])) || (t.n_dims < 3 && slice != 0))
+    throw Error("tensor '" + t.name + "' " + t.shape_string() + " cannot be viewed as matrix slice " +
+                std::to_string(slice));
+  Matrix m;
+  m.type = t.type;
+  m.n_in = t.ne[0];
+  m.n_out = t.ne[1];
+  m.row_bytes = gguf::row_bytes(t.type, t.ne[0]);
+  m.data = t.data + size_t(slice) * size_t(m.n_out) * m.row_bytes;
+  return m;
+}
+
+Matrix Matrix::rows(int64_t r0, int64_t n) const {
+  Matrix m = *this;
+  m.data = row(r0);
+  m.n_out = n;
+  return m;
+}
+
+ActType dot_type_of(GgmlType t, const char* what) {
+  const WeightKernels* k = weight_kernels(t);
+  if (!k)
+    throw Error(std::string(what ? std::string("tensor '") + what + "' has type " : "type ") +
+                gguf::type_name(t) + ", which hearth cannot compute with yet");
+  return k->act;
+}
+
+void encode_acts(ActType type, const float* x, int64_t n_tok, int64_t n_in, int64_t x_stride, EncodedActs& out,
+                 ThreadPool& pool) {
+  const ActTraits& at = act_traits(type);
+  if (n_in % at.block_size)
+    throw Error(std::string("activation row of ") + std::to_string(n_in) + " is not a multiple of the " + at.name +
+                " block size");
+  out.type = type;
+  out.n_in = n_in;
+  out.n_tok = n_tok;
+  out.row_bytes = act_row_bytes(type, n_in);
+  if (out.data.size() < out.row_bytes * size_t(n_tok)) out.data.resize(out.row_bytes * size_t(n_tok));
+  pool.parallel_for(n_tok, [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) at.quantize(x + t * x_stride, out.data.data() + size_t(t) * out.row_bytes, n_in);
+  });
+}
+
+void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride, ThreadPool& pool) {
+  const WeightKernels* k = weight_kernels(w.type);
+  if (!k || k->act != acts.type || acts.n_in != w.n_in) throw Error("matmul: activation encoding does not match");
+  const int64_t n_tok = acts.n_tok;
+  const VecDotFn dot = n_tok >= 2 && k->dot_batched ? k->dot_batched : k->dot;
+  pool.parallel_for(
+      w.n_out,
+      [&](int64_t b, int64_t e, int) {
+        for (int64_t o = b; o < e; ++o) {
+          const uint8_t* wr = w.row(o);
+          for (int64_t t = 0; t < n_tok; ++t) y[t * y_stride + o] = dot(wr, acts.row(t), w.n_in);
+        }
+      },
+      16);
+}
+
+void matmul(const Matrix& w, const float* x, int64_t n_tok, int64_t x_stride, float* y, int64_t y_stride,
+            ThreadPool& pool, EncodedActs& scratch) {
+  encode_acts(dot_type_of(w.type), x, n_tok, w.n_in, x_stride, scratch, pool);
+  matmul(w, scratch, y, y_stride, pool);
+}
+
+void dequantize_row(const Matrix& w, int64_t r, float* out) {
+  const gguf::TypeTraits& tt = gguf::type_traits(w.type);
+  if (!tt.dequantize) throw Error(std::string("cannot dequantize type ") + tt.name);
+  tt.dequantize(w.row(r), out, w.n_in);
+}
+
+}  // namespace hearth::kernels

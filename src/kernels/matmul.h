@@ -1,0 +1,58 @@
+// Matrix products against GGUF weights: y[t] = W · x[t] for every token t of a batch.
+// The activations are encoded once per row to the weight's dot type (quant.h), then every output row
+// is a dot product against each encoded token row; threads split the output rows.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "gguf/reader.h"
+#include "kernels/quant.h"
+#include "kernels/threadpool.h"
+
+namespace hearth::kernels {
+
+// A 2-D weight view: n_out rows of n_in contiguous elements (ggml [n_in, n_out]).
+struct Matrix {
+  GgmlType type = GgmlType::F32;
+  const uint8_t* data = nullptr;
+  int64_t n_in = 0;
+  int64_t n_out = 0;
+  size_t row_bytes = 0;
+
+  const uint8_t* row(int64_t r) const { return data + size_t(r) * row_bytes; }
+  explicit operator bool() const { return data != nullptr; }
+
+  // The whole tensor (2-D) or one slice of a 3-D tensor (for example one expert of ffn_gate_up_exps).
+  static Matrix of(const gguf::TensorInfo& t, int64_t slice = 0);
+  // Rows [r0, r0 + n) only (for example the gate half of a merged gate/up matrix).
+  Matrix rows(int64_t r0, int64_t n) const;
+};
+
+// Activations encoded for one dot type, reusable across several matrices of that type.
+struct EncodedActs {
+  ActType type = ActType::F32;
+  int64_t n_in = 0;
+  int64_t n_tok = 0;
+  size_t row_bytes = 0;
+  std::vector<uint8_t> data;
+  const uint8_t* row(int64_t t) const { return data.data() + size_t(t) * row_bytes; }
+};
+
+// Encodes n_tok rows of n_in floats (row stride x_stride floats) into `out`.
+void encode_acts(ActType type, const float* x, int64_t n_tok, int64_t n_in, int64_t x_stride, EncodedActs& out,
+                 ThreadPool& pool);
+
+// y[t * y_stride + o] = dot(W row o, acts row t). `acts.type` must be W's dot type.
+void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride, ThreadPool& pool);
+
+// Convenience: encode + matmul. `scratch` keeps its allocation between calls.
+void matmul(const Matrix& w, const float* x, int64_t n_tok, int64_t x_stride, float* y, int64_t y_stride,
+            ThreadPool& pool, EncodedActs& scratch);
+
+// The dot type of a weight type; throws hearth::Error (naming the tensor) if hearth cannot compute with it.
+ActType dot_type_of(GgmlType t, const char* what = nullptr);
+
+// Dequantises row r of W into out[0 .. n_in).
+void dequantize_row(const Matrix& w, int64_t r, float* out);
+
+}  // namespace hearth::kernels

@@ -1,0 +1,103 @@
+#include "kernels/ops.h"
+
+#include <cmath>
+#include <vector>
+
+#include "core/fp16.h"
+
+namespace hearth::kernels {
+
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += double(x[i] * x[i]);  // float product, double sum (as ggml)
+  const float mean = float(sum / double(n));
+  const float scale = 1.0f / std::sqrt(mean + eps);
+  if (w) {
+    for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * scale) * w[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale;
+  }
+}
+
+float gelu_exact(float x) {
+  constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
+  constexpr float kCoef = 0.044715f;
+  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoef * x * x)));
+}
+
+namespace {
+const uint16_t* gelu_table() {
+  static const std::vector<uint16_t> table = [] {
+    std::vector<uint16_t> t(65536);
+    for (uint32_t i = 0; i < 65536; ++i) t[i] = f32_to_fp16(gelu_exact(fp16_to_f32(uint16_t(i))));
+    return t;
+  }();
+  return table.data();
+}
+}  // namespace
+
+float gelu(float x) {
+  if (x <= -10.0f) return 0.0f;
+  if (x >= 10.0f) return x;
+  static const uint16_t* table = gelu_table();
+  return fp16_to_f32(table[f32_to_fp16(x)]);
+}
+
+void gelu_inplace(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = gelu(x[i]);
+}
+
+void geglu(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gelu(gate[i]) * up[i];
+}
+
+void rope_neox(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float base, const float* freq_factors) {
+  const int half = n_rot / 2;
+  const float theta_scale = std::pow(base, -2.0f / float(n_rot));
+  // Angles for this position, built as ggml does: theta_i = pos * theta_scale^i by repeated multiplication.
+  float cos_buf[1024], sin_buf[1024];
+  std::vector<float> big;
+  float* cs = cos_buf;
+  float* sn = sin_buf;
+  if (half > 1024) {
+    big.resize(size_t(2 * half));
+    cs = big.data();
+    sn = big.data() + half;
+  }
+  float theta = float(pos);
+  for (int i = 0; i < half; ++i) {
+    const float ff = freq_factors ? freq_factors[i] : 1.0f;
+    const float t = theta / ff;
+    cs[i] = std::cos(t);
+    sn[i] = std::sin(t);
+    theta *= theta_scale;
+  }
+  for (int h = 0; h < n_heads; ++h) {
+    float* v = x + int64_t(h) * head_dim;
+    for (int i = 0; i < half; ++i) {
+      const float x0 = v[i], x1 = v[i + half];
+      v[i] = x0 * cs[i] - x1 * sn[i];
+      v[i + half] = x0 * sn[i] + x1 * cs[i];
+    }
+  }
+}
+
+void softcap(float* x, int64_t n, float cap) {
+  const float inv = 1.0f / cap;
+  for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] * inv) * cap;
+}
+
+void softmax(float* x, int64_t n) {
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float e = std::exp(x[i] - mx);
+    x[i] = e;
+    sum += double(e);
+  }
+  const float inv = float(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+}  // namespace hearth::kernels

@@ -1,0 +1,30 @@
+// Element-wise and per-row operations of the forward pass, with ggml's CPU numerics where they matter
+// (GEMMA4.md §4.1, §4.8): RMSNorm sums squares in double, GELU goes through the fp16 lookup table,
+// RoPE builds its angles by repeated float multiplication, the soft-cap multiplies by 1/cap.
+#pragma once
+#include <cstdint>
+
+namespace hearth::kernels {
+
+// y = x / sqrt(mean(x^2) + eps) (* w when w != nullptr). In place allowed (y == x).
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
+
+// tanh-approximation GELU through ggml's fp16 table: x <= -10 -> 0, x >= 10 -> x.
+float gelu(float x);
+void gelu_inplace(float* x, int64_t n);
+// out[i] = gelu(gate[i]) * up[i]
+void geglu(const float* gate, const float* up, float* out, int64_t n);
+// The exact formula in f32 (the table's source; tests and GPU-style numerics).
+float gelu_exact(float x);
+
+// NeoX-ordered rotary embedding of `n_heads` vectors of `head_dim` floats at position `pos`, rotating
+// the first n_rot dims (pairs i, i + n_rot/2); `freq_factors` (n_rot/2 divisors) may be nullptr.
+void rope_neox(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float base, const float* freq_factors);
+
+// x = cap * tanh(x * (1/cap))
+void softcap(float* x, int64_t n, float cap);
+
+// In-place softmax over n values (f32 exponentials, double sum as ggml_vec_soft_max_f32).
+void softmax(float* x, int64_t n);
+
+}  // namespace hearth::kernels

@@ -1,0 +1,389 @@
+#include "kernels/quant.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/fp16.h"
+
+namespace hearth::kernels {
+
+namespace {
+
+inline uint16_t rd16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+inline float rdh(const uint8_t* p) { return fp16_to_f32(rd16(p)); }
+
+// Round half to even, as the SIMD quantizers (_mm256_round_ps nearest) and ggml's nearest_int do.
+inline int round_even(float v) { return int(std::nearbyint(v)); }
+
+// ------------------------------------------------------------------------------------ float encodings
+
+void quantize_f32(const float* x, void* dst, int64_t n) { std::memcpy(dst, x, size_t(n) * 4); }
+void quantize_f16(const float* x, void* dst, int64_t n) {
+  uint16_t* y = static_cast<uint16_t*>(dst);
+  for (int64_t i = 0; i < n; ++i) y[i] = f32_to_fp16(x[i]);
+}
+void quantize_bf16(const float* x, void* dst, int64_t n) {
+  uint16_t* y = static_cast<uint16_t*>(dst);
+  for (int64_t i = 0; i < n; ++i) y[i] = f32_to_bf16(x[i]);
+}
+
+float dot_f32(const void* w, const void* a, int64_t n) {
+  const float* x = static_cast<const float*>(w);
+  const float* y = static_cast<const float*>(a);
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += double(x[i] * y[i]);
+  return float(s);
+}
+float dot_f16(const void* w, const void* a, int64_t n) {
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const uint16_t* y = static_cast<const uint16_t*>(a);
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += double(fp16_to_f32(x[i]) * fp16_to_f32(y[i]));
+  return float(s);
+}
+// Emulates one AVX512-BF16 dot-product step: lane l accumulates the odd then the even product of its pair.
+inline void dpbf16(float* acc, const uint16_t* x, const uint16_t* y) {
+  for (int l = 0; l < 16; ++l) {
+    acc[l] += bf16_to_f32(x[2 * l + 1]) * bf16_to_f32(y[2 * l + 1]);
+    acc[l] += bf16_to_f32(x[2 * l]) * bf16_to_f32(y[2 * l]);
+  }
+}
+inline float reduce16(const float* a) {
+  float b[8], c[4];
+  for (int i = 0; i < 8; ++i) b[i] = a[i] + a[i + 8];
+  for (int i = 0; i < 4; ++i) c[i] = b[i] + b[i + 4];
+  return (c[0] + c[2]) + (c[1] + c[3]);
+}
+float dot_bf16(const void* w, const void* a, int64_t n) {
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const uint16_t* y = static_cast<const uint16_t*>(a);
+  float c1[16] = {}, c2[16] = {};
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    dpbf16(c1, x + i, y + i);
+    dpbf16(c2, x + i + 32, y + i + 32);
+  }
+  double s = double(reduce16(c1)) + double(reduce16(c2));
+  for (; i < n; ++i) s += double(bf16_to_f32(x[i]) * bf16_to_f32(y[i]));
+  return float(s);
+}
+float dot_bf16_batched(const void* w, const void* a, int64_t n) {
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const uint16_t* y = static_cast<const uint16_t*>(a);
+  float c[16] = {};
+  for (int64_t i = 0; i + 32 <= n; i += 32) dpbf16(c, x + i, y + i);
+  return reduce16(c);
+}
+
+// --------------------------------------------------------------------------------- 32-element blocks
+
+float dot_q8_0(const void* w, const void* a, int64_t n) {
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  float sum = 0;
+  for (int64_t b = 0; b < n / 32; ++b, x += 34) {
+    const int8_t* q = reinterpret_cast<const int8_t*>(x + 2);
+    int s = 0;
+    for (int j = 0; j < 32; ++j) s += int(q[j]) * int(y[b].qs[j]);
+    sum += float(s) * (rdh(x) * fp16_to_f32(y[b].d));
+  }
+  return sum;
+}
+
+float dot_q4_0(const void* w, const void* a, int64_t n) {
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  float sum = 0;
+  for (int64_t b = 0; b < n / 32; ++b, x += 18) {
+    const uint8_t* qs = x + 2;
+    int s = 0;
+    for (int j = 0; j < 16; ++j)
+      s += ((qs[j] & 0x0F) - 8) * int(y[b].qs[j]) + ((qs[j] >> 4) - 8) * int(y[b].qs[j + 16]);
+    sum += float(s) * (rdh(x) * fp16_to_f32(y[b].d));
+  }
+  return sum;
+}
+
+float dot_q4_1(const void* w, const void* a, int64_t n) {
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_1* y = static_cast<const BlockQ8_1*>(a);
+  float sum = 0;
+  for (int64_t b = 0; b < n / 32; ++b, x += 20) {
+    const uint8_t* qs = x + 4;
+    int s = 0;
+    for (int j = 0; j < 16; ++j) s += (qs[j] & 0x0F) * int(y[b].qs[j]) + (qs[j] >> 4) * int(y[b].qs[j + 16]);
+    sum += float(s) * (rdh(x) * fp16_to_f32(y[b].d)) + rdh(x + 2) * fp16_to_f32(y[b].s);
+  }
+  return sum;
+}
+
+float dot_q5_0(const void* w, const void* a, int64_t n) {
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  float sum = 0;
+  for (int64_t b = 0; b < n / 32; ++b, x += 22) {
+    uint32_t qh;
+    std::memcpy(&qh, x + 2, 4);
+    const uint8_t* qs = x + 6;
+    int s = 0;
+    for (int j = 0; j < 16; ++j) {
+      const int x0 = int((qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10)) - 16;
+      const int x1 = int((qs[j] >> 4) | ((qh >> (j + 12)) & 0x10)) - 16;
+      s += x0 * int(y[b].qs[j]) + x1 * int(y[b].qs[j + 16]);
+    }
+    sum += float(s) * (rdh(x) * fp16_to_f32(y[b].d));
+  }
+  return sum;
+}
+
+float dot_q5_1(const void* w, const void* a, int64_t n) {
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_1* y = static_cast<const BlockQ8_1*>(a);
+  float sum = 0;
+  for (int64_t b = 0; b < n / 32; ++b, x += 24) {
+    uint32_t qh;
+    std::memcpy(&qh, x + 4, 4);
+    const uint8_t* qs = x + 8;
+    int s = 0;
+    for (int j = 0; j < 16; ++j) {
+      const int x0 = int((qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10));
+      const int x1 = int((qs[j] >> 4) | ((qh >> (j + 12)) & 0x10));
+      s += x0 * int(y[b].qs[j]) + x1 * int(y[b].qs[j + 16]);
+    }
+    sum += float(s) * (rdh(x) * fp16_to_f32(y[b].d)) + rdh(x + 2) * fp16_to_f32(y[b].s);
+  }
+  return sum;
+}
+
+float dot_iq4_nl(const void* w, const void* a, int64_t n) {
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  float sum = 0;
+  for (int64_t b = 0; b < n / 32; ++b, x += 18) {
+    const uint8_t* qs = x + 2;
+    int s = 0;
+    for (int j = 0; j < 16; ++j)
+      s += int(gguf::kIq4nlValues[qs[j] & 0xF]) * int(y[b].qs[j]) +
+           int(gguf::kIq4nlValues[qs[j] >> 4]) * int(y[b].qs[j + 16]);
+    sum += float(s) * (rdh(x) * fp16_to_f32(y[b].d));
+  }
+  return sum;
+}
+
+// ------------------------------------------------------------------------------ 256-element K-quants
+
+inline void scale_min_k4(int j, const uint8_t* q, int* d, int* m) {
+  if (j < 4) {
+    *d = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+float dot_q4_k(const void* w, const void* a, int64_t n) {
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  float sum = 0;
+  for (int64_t b = 0; b < n / 256; ++b, x += 144) {
+    const uint8_t* scales = x + 4;
+    const uint8_t* q = x + 16;
+    const int8_t* q8 = y[b].qs;
+    int sumi = 0, summ = 0;
+    for (int c = 0; c < 4; ++c, q += 32, q8 += 64) {
+      int sc0, m0, sc1, m1;
+      scale_min_k4(2 * c, scales, &sc0, &m0);
+      scale_min_k4(2 * c + 1, scales, &sc1, &m1);
+      int s0 = 0, s1 = 0;
+      for (int l = 0; l < 32; ++l) {
+        s0 += (q[l] & 0xF) * int(q8[l]);
+        s1 += (q[l] >> 4) * int(q8[l + 32]);
+      }
+      sumi += sc0 * s0 + sc1 * s1;
+      summ += m0 * (y[b].bsums[4 * c] + y[b].bsums[4 * c + 1]) + m1 * (y[b].bsums[4 * c + 2] + y[b].bsums[4 * c + 3]);
+    }
+    sum += y[b].d * rdh(x) * float(sumi) - y[b].d * rdh(x + 2) * float(summ);
+  }
+  return sum;
+}
+
+float dot_q5_k(const void* w, const void* a, int64_t n) {
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  float sum = 0;
+  for (int64_t b = 0; b < n / 256; ++b, x += 176) {
+    const uint8_t* scales = x + 4;
+    const uint8_t* qh = x + 16;
+    const uint8_t* q = x + 48;
+    const int8_t* q8 = y[b].qs;
+    int sumi = 0, summ = 0;
+    for (int c = 0; c < 4; ++c, q += 32, q8 += 64) {
+      int sc0, m0, sc1, m1;
+      scale_min_k4(2 * c, scales, &sc0, &m0);
+      scale_min_k4(2 * c + 1, scales, &sc1, &m1);
+      int s0 = 0, s1 = 0;
+      for (int l = 0; l < 32; ++l) {
+        s0 += ((q[l] & 0xF) + (((qh[l] >> (2 * c)) & 1) << 4)) * int(q8[l]);
+        s1 += ((q[l] >> 4) + (((qh[l] >> (2 * c + 1)) & 1) << 4)) * int(q8[l + 32]);
+      }
+      sumi += sc0 * s0 + sc1 * s1;
+      summ += m0 * (y[b].bsums[4 * c] + y[b].bsums[4 * c + 1]) + m1 * (y[b].bsums[4 * c + 2] + y[b].bsums[4 * c + 3]);
+    }
+    sum += y[b].d * rdh(x) * float(sumi) - y[b].d * rdh(x + 2) * float(summ);
+  }
+  return sum;
+}
+
+float dot_q6_k(const void* w, const void* a, int64_t n) {
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  float sum = 0;
+  for (int64_t b = 0; b < n / 256; ++b, x += 210) {
+    const uint8_t* ql = x;
+    const uint8_t* qh = x + 128;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(x + 192);
+    const int8_t* q8 = y[b].qs;
+    int sumi = 0;
+    for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, q8 += 128) {
+      int s[8] = {};
+      for (int l = 0; l < 32; ++l) {
+        const int g = l / 16;
+        const int q1 = int((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+        const int q2 = int((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+        const int q3 = int((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+        const int q4 = int((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+        s[g + 0] += q1 * q8[l];
+        s[g + 2] += q2 * q8[l + 32];
+        s[g + 4] += q3 * q8[l + 64];
+        s[g + 6] += q4 * q8[l + 96];
+      }
+      for (int g = 0; g < 8; ++g) sumi += int(sc[g]) * s[g];
+    }
+    sum += y[b].d * rdh(x + 208) * float(sumi);
+  }
+  return sum;
+}
+
+float dot_iq4_xs(const void* w, const void* a, int64_t n) {
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  float sum = 0;
+  for (int64_t b = 0; b < n / 256; ++b, x += 136) {
+    const uint16_t scales_h = rd16(x + 2);
+    const uint8_t* scales_l = x + 4;
+    const uint8_t* qs = x + 8;
+    const int8_t* q8 = y[b].qs;
+    int sumi = 0;
+    for (int ib = 0; ib < 8; ++ib, qs += 16, q8 += 32) {
+      const int ls = ((scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((scales_h >> (2 * ib)) & 3) << 4);
+      int s = 0;
+      for (int j = 0; j < 16; ++j)
+        s += int(gguf::kIq4nlValues[qs[j] & 0xF]) * q8[j] + int(gguf::kIq4nlValues[qs[j] >> 4]) * q8[j + 16];
+      sumi += (ls - 32) * s;
+    }
+    sum += rdh(x) * y[b].d * float(sumi);
+  }
+  return sum;
+}
+
+const ActTraits kActs[] = {
+    {ActType::F32, "F32", 1, 4, quantize_f32},
+    {ActType::F16, "F16", 1, 2, quantize_f16},
+    {ActType::BF16, "BF16", 1, 2, quantize_bf16},
+    {ActType::Q8_0, "Q8_0", 32, sizeof(BlockQ8_0), quantize_row_q8_0},
+    {ActType::Q8_1, "Q8_1", 32, sizeof(BlockQ8_1), quantize_row_q8_1},
+    {ActType::Q8_K, "Q8_K", 256, sizeof(BlockQ8_K), quantize_row_q8_K},
+};
+
+const WeightKernels kWeights[] = {
+    {GgmlType::F32, ActType::F32, dot_f32},       {GgmlType::F16, ActType::F16, dot_f16},
+    {GgmlType::BF16, ActType::BF16, dot_bf16, dot_bf16_batched},    {GgmlType::Q8_0, ActType::Q8_0, dot_q8_0},
+    {GgmlType::Q4_0, ActType::Q8_0, dot_q4_0},    {GgmlType::Q4_1, ActType::Q8_1, dot_q4_1},
+    {GgmlType::Q5_0, ActType::Q8_0, dot_q5_0},    {GgmlType::Q5_1, ActType::Q8_1, dot_q5_1},
+    {GgmlType::IQ4_NL, ActType::Q8_0, dot_iq4_nl}, {GgmlType::Q4_K, ActType::Q8_K, dot_q4_k},
+    {GgmlType::Q5_K, ActType::Q8_K, dot_q5_k},    {GgmlType::Q6_K, ActType::Q8_K, dot_q6_k},
+    {GgmlType::IQ4_XS, ActType::Q8_K, dot_iq4_xs},
+};
+
+}  // namespace
+
+// ggml's x86 quantize_row_q8_0: d = amax/127 (stored fp16), id = 127/amax, q = round-half-even(x*id).
+void quantize_row_q8_0(const float* x, void* dst, int64_t n) {
+  BlockQ8_0* y = static_cast<BlockQ8_0*>(dst);
+  for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+    float amax = 0;
+    for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+    const float d = amax / 127.f;
+    const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+    y[b].d = f32_to_fp16(d);
+    for (int j = 0; j < 32; ++j) y[b].qs[j] = int8_t(round_even(x[j] * id));
+  }
+}
+
+// As Q8_0 plus s = d * sum(q) (fp16), used by Q4_1/Q5_1 for their min term.
+void quantize_row_q8_1(const float* x, void* dst, int64_t n) {
+  BlockQ8_1* y = static_cast<BlockQ8_1*>(dst);
+  for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+    float amax = 0;
+    for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+    const float d = amax / 127.f;
+    const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+    y[b].d = f32_to_fp16(d);
+    int sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      y[b].qs[j] = int8_t(round_even(x[j] * id));
+      sum += y[b].qs[j];
+    }
+    y[b].s = f32_to_fp16(d * float(sum));
+  }
+}
+
+// ggml's quantize_row_q8_K_ref: scale from the signed extreme value, q clamped to 127, group sums.
+void quantize_row_q8_K(const float* x, void* dst, int64_t n) {
+  BlockQ8_K* y = static_cast<BlockQ8_K*>(dst);
+  for (int64_t b = 0; b < n / 256; ++b, x += 256) {
+    float max = 0, amax = 0;
+    for (int j = 0; j < 256; ++j) {
+      const float ax = std::fabs(x[j]);
+      if (ax > amax) {
+        amax = ax;
+        max = x[j];
+      }
+    }
+    if (amax == 0) {
+      std::memset(&y[b], 0, sizeof(BlockQ8_K));
+      continue;
+    }
+    const float iscale = -127.f / max;
+    for (int j = 0; j < 256; ++j) {
+      const int v = round_even(iscale * x[j]);
+      y[b].qs[j] = int8_t(v < 127 ? v : 127);
+    }
+    for (int g = 0; g < 16; ++g) {
+      int s = 0;
+      for (int j = 0; j < 16; ++j) s += y[b].qs[16 * g + j];
+      y[b].bsums[g] = int16_t(s);
+    }
+    y[b].d = 1 / iscale;
+  }
+}
+
+const ActTraits& act_traits(ActType t) {
+  for (const ActTraits& a : kActs)
+    if (a.type == t) return a;
+  throw Error("unknown activation type");
+}
+
+const WeightKernels* weight_kernels(GgmlType t) {
+  for (const WeightKernels& k : kWeights)
+    if (k.type == t) return &k;
+  return nullptr;
+}
+
+}  // namespace hearth::kernels

@@ -1,0 +1,1 @@
+// Placeholder until hearth synth lands.
