@@ -35,7 +35,13 @@ std::string value_summary(const std::string& key, const gguf::Value& v) {
         return out + (a.size() > 5 ? ", ...}" : "}");
       }
       if (v.elem_type == ValueType::ARRAY) return out;
-      auto a = v.float_array(key);
+      const bool ints = v.elem_type != ValueType::F32 && v.elem_type != ValueType::F64;
+      const std::vector<double> a = ints ? [&] {
+        std::vector<double> d;
+        for (int64_t x : v.int_array(key)) d.push_back(double(x));
+        return d;
+      }()
+                                         : v.float_array(key);
       out += " {";
       char buf[32];
       for (size_t i = 0; i < std::min<size_t>(a.size(), 8); ++i) {
