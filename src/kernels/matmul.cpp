@@ -1,6 +1,7 @@
 #include "kernels/matmul.h"
 
 #include "core/error.h"
+#include "kernels/simd.h"
 
 namespace hearth::kernels {
 
@@ -52,7 +53,7 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
   const WeightKernels* k = weight_kernels(w.type);
   if (!k || k->act != acts.type || acts.n_in != w.n_in) throw Error("matmul: activation encoding does not match");
   const int64_t n_tok = acts.n_tok;
-  const VecDotFn dot = n_tok >= 2 && k->dot_batched ? k->dot_batched : k->dot;
+  const VecDotFn dot = simd::dot(w.type, n_tok >= 2);
   pool.parallel_for(
       w.n_out,
       [&](int64_t b, int64_t e, int) {

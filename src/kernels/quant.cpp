@@ -81,96 +81,141 @@ float dot_bf16_batched(const void* w, const void* a, int64_t n) {
 }
 
 // --------------------------------------------------------------------------------- 32-element blocks
+//
+// ggml's CPU kernels for these types (its AVX2 path, which its AVX-512 builds use too) keep 8 float lanes:
+// lane k adds, with one fused multiply-add per block, the block scale times the integer sum of elements
+// 4k..4k+3, and the lanes are summed at the end in hsum_float_8's order. Following the same order here
+// makes the reference agree with llama.cpp to the last bit on these dot products, and lets the SIMD kernels
+// (which do exactly this) agree with the reference bit for bit.
+struct Acc8 {
+  float v[8] = {};
+  // p: the 32 integer products of one block, in element order.
+  void add(float d, const int* p) {
+    for (int k = 0; k < 8; ++k) v[k] = std::fma(d, float(p[4 * k] + p[4 * k + 1] + p[4 * k + 2] + p[4 * k + 3]), v[k]);
+  }
+  void add(const Acc8& o) {
+    for (int k = 0; k < 8; ++k) v[k] += o.v[k];
+  }
+  float sum() const {  // (hi + lo), then pairs (0,2) (1,3), then the two
+    float r[4];
+    for (int i = 0; i < 4; ++i) r[i] = v[i + 4] + v[i];
+    return (r[0] + r[2]) + (r[1] + r[3]);
+  }
+};
+
+inline float scale2(uint16_t a, uint16_t b) { return fp16_to_f32(a) * fp16_to_f32(b); }
 
 float dot_q8_0(const void* w, const void* a, int64_t n) {
   const uint8_t* x = static_cast<const uint8_t*>(w);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
-  float sum = 0;
+  Acc8 acc;
+  int p[32];
   for (int64_t b = 0; b < n / 32; ++b, x += 34) {
     const int8_t* q = reinterpret_cast<const int8_t*>(x + 2);
-    int s = 0;
-    for (int j = 0; j < 32; ++j) s += int(q[j]) * int(y[b].qs[j]);
-    sum += float(s) * (rdh(x) * fp16_to_f32(y[b].d));
+    for (int j = 0; j < 32; ++j) p[j] = int(q[j]) * int(y[b].qs[j]);
+    acc.add(scale2(rd16(x), y[b].d), p);
   }
-  return sum;
+  return acc.sum();
 }
 
 float dot_q4_0(const void* w, const void* a, int64_t n) {
   const uint8_t* x = static_cast<const uint8_t*>(w);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
-  float sum = 0;
+  Acc8 acc;
+  int p[32];
   for (int64_t b = 0; b < n / 32; ++b, x += 18) {
     const uint8_t* qs = x + 2;
-    int s = 0;
-    for (int j = 0; j < 16; ++j)
-      s += ((qs[j] & 0x0F) - 8) * int(y[b].qs[j]) + ((qs[j] >> 4) - 8) * int(y[b].qs[j + 16]);
-    sum += float(s) * (rdh(x) * fp16_to_f32(y[b].d));
+    for (int j = 0; j < 16; ++j) {
+      p[j] = ((qs[j] & 0x0F) - 8) * int(y[b].qs[j]);
+      p[j + 16] = ((qs[j] >> 4) - 8) * int(y[b].qs[j + 16]);
+    }
+    acc.add(scale2(rd16(x), y[b].d), p);
   }
-  return sum;
+  return acc.sum();
 }
 
 float dot_q4_1(const void* w, const void* a, int64_t n) {
   const uint8_t* x = static_cast<const uint8_t*>(w);
   const BlockQ8_1* y = static_cast<const BlockQ8_1*>(a);
-  float sum = 0;
+  Acc8 acc;
+  float summs = 0;
+  int p[32];
   for (int64_t b = 0; b < n / 32; ++b, x += 20) {
     const uint8_t* qs = x + 4;
-    int s = 0;
-    for (int j = 0; j < 16; ++j) s += (qs[j] & 0x0F) * int(y[b].qs[j]) + (qs[j] >> 4) * int(y[b].qs[j + 16]);
-    sum += float(s) * (rdh(x) * fp16_to_f32(y[b].d)) + rdh(x + 2) * fp16_to_f32(y[b].s);
+    summs += rdh(x + 2) * fp16_to_f32(y[b].s);
+    for (int j = 0; j < 16; ++j) {
+      p[j] = (qs[j] & 0x0F) * int(y[b].qs[j]);
+      p[j + 16] = (qs[j] >> 4) * int(y[b].qs[j + 16]);
+    }
+    acc.add(scale2(rd16(x), y[b].d), p);
   }
-  return sum;
+  return acc.sum() + summs;
 }
 
 float dot_q5_0(const void* w, const void* a, int64_t n) {
   const uint8_t* x = static_cast<const uint8_t*>(w);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
-  float sum = 0;
+  Acc8 acc;
+  int p[32];
   for (int64_t b = 0; b < n / 32; ++b, x += 22) {
     uint32_t qh;
     std::memcpy(&qh, x + 2, 4);
     const uint8_t* qs = x + 6;
-    int s = 0;
     for (int j = 0; j < 16; ++j) {
-      const int x0 = int((qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10)) - 16;
-      const int x1 = int((qs[j] >> 4) | ((qh >> (j + 12)) & 0x10)) - 16;
-      s += x0 * int(y[b].qs[j]) + x1 * int(y[b].qs[j + 16]);
+      p[j] = (int((qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10)) - 16) * int(y[b].qs[j]);
+      p[j + 16] = (int((qs[j] >> 4) | ((qh >> (j + 12)) & 0x10)) - 16) * int(y[b].qs[j + 16]);
     }
-    sum += float(s) * (rdh(x) * fp16_to_f32(y[b].d));
+    acc.add(scale2(rd16(x), y[b].d), p);
   }
-  return sum;
+  return acc.sum();
 }
 
 float dot_q5_1(const void* w, const void* a, int64_t n) {
   const uint8_t* x = static_cast<const uint8_t*>(w);
   const BlockQ8_1* y = static_cast<const BlockQ8_1*>(a);
-  float sum = 0;
+  Acc8 acc;
+  float summs = 0;
+  int p[32];
   for (int64_t b = 0; b < n / 32; ++b, x += 24) {
     uint32_t qh;
     std::memcpy(&qh, x + 4, 4);
     const uint8_t* qs = x + 8;
-    int s = 0;
+    summs += rdh(x + 2) * fp16_to_f32(y[b].s);
     for (int j = 0; j < 16; ++j) {
-      const int x0 = int((qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10));
-      const int x1 = int((qs[j] >> 4) | ((qh >> (j + 12)) & 0x10));
-      s += x0 * int(y[b].qs[j]) + x1 * int(y[b].qs[j + 16]);
+      p[j] = int((qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10)) * int(y[b].qs[j]);
+      p[j + 16] = int((qs[j] >> 4) | ((qh >> (j + 12)) & 0x10)) * int(y[b].qs[j + 16]);
     }
-    sum += float(s) * (rdh(x) * fp16_to_f32(y[b].d)) + rdh(x + 2) * fp16_to_f32(y[b].s);
+    acc.add(scale2(rd16(x), y[b].d), p);
   }
-  return sum;
+  return acc.sum() + summs;
 }
 
+// IQ4_NL alternates two accumulators over pairs of blocks; an odd last block is added in plain float.
 float dot_iq4_nl(const void* w, const void* a, int64_t n) {
   const uint8_t* x = static_cast<const uint8_t*>(w);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
-  float sum = 0;
-  for (int64_t b = 0; b < n / 32; ++b, x += 18) {
-    const uint8_t* qs = x + 2;
+  const int64_t nb = n / 32;
+  Acc8 acc[2];
+  int p[32];
+  int64_t b = 0;
+  for (; b + 1 < nb; b += 2)
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* blk = x + (b + h) * 18;
+      for (int j = 0; j < 16; ++j) {
+        p[j] = int(gguf::kIq4nlValues[blk[2 + j] & 0xF]) * int(y[b + h].qs[j]);
+        p[j + 16] = int(gguf::kIq4nlValues[blk[2 + j] >> 4]) * int(y[b + h].qs[j + 16]);
+      }
+      acc[h].add(scale2(y[b + h].d, rd16(blk)), p);
+    }
+  acc[0].add(acc[1]);
+  float sum = acc[0].sum();
+  for (; b < nb; ++b) {
+    const uint8_t* blk = x + b * 18;
     int s = 0;
     for (int j = 0; j < 16; ++j)
-      s += int(gguf::kIq4nlValues[qs[j] & 0xF]) * int(y[b].qs[j]) +
-           int(gguf::kIq4nlValues[qs[j] >> 4]) * int(y[b].qs[j + 16]);
-    sum += float(s) * (rdh(x) * fp16_to_f32(y[b].d));
+      s += int(gguf::kIq4nlValues[blk[2 + j] & 0xF]) * int(y[b].qs[j]) +
+           int(gguf::kIq4nlValues[blk[2 + j] >> 4]) * int(y[b].qs[j + 16]);
+    sum += scale2(y[b].d, rd16(blk)) * float(s);
   }
   return sum;
 }

@@ -1,0 +1,38 @@
+// SIMD kernels (Google Highway, runtime dispatch). Each has the contract of its scalar reference in
+// quant.h and agrees with it up to summation order; tests compare them on every target the CPU runs.
+// HEARTH_SIMD=0 in the environment (or set_enabled(false)) forces the scalar references.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "kernels/quant.h"
+
+namespace hearth::kernels::simd {
+
+// Function pointers of one dispatch target.
+struct Kernels {
+  const char* target = "";
+  VecDotFn dot_q4_0 = nullptr;   // Q4_0 weights x Q8_0 activations
+  VecDotFn dot_q8_0 = nullptr;   // Q8_0 x Q8_0
+  VecDotFn dot_f16 = nullptr;    // F16 x F16
+  VecDotFn dot_bf16 = nullptr;   // BF16 x BF16, ggml's AVX512-BF16 decode order
+  VecDotFn dot_bf16_batched = nullptr;  // BF16 x BF16, ggml's AVX512-BF16 prompt (tinyBLAS) order
+  VecDotFn dot_f32 = nullptr;    // F32 x F32
+  VecDotFn dot_q4_k = nullptr;   // Q4_K x Q8_K
+  VecDotFn dot_q5_k = nullptr;   // Q5_K x Q8_K
+  VecDotFn dot_q6_k = nullptr;   // Q6_K x Q8_K
+};
+
+// The best target this CPU supports (computed once).
+const Kernels& best();
+// The dot product hearth uses for a weight type: SIMD when enabled and available, else the reference.
+VecDotFn dot(GgmlType t, bool batched);
+
+bool enabled();
+void set_enabled(bool on);
+
+// Calls fn once per dispatch target compiled in and supported by this CPU (for tests and benchmarks).
+void for_each_target(const std::function<void(const Kernels&)>& fn);
+
+}  // namespace hearth::kernels::simd
