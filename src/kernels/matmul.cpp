@@ -15,6 +15,7 @@ Matrix Matrix::of(const gguf::TensorInfo& t, int64_t slice) {
   m.n_out = t.ne[1];
   m.row_bytes = gguf::row_bytes(t.type, t.ne[0]);
   m.data = t.data + size_t(slice) * size_t(m.n_out) * m.row_bytes;
+  m.repacked = repacked_by_llama(t.type, m.n_out);
   return m;
 }
 
@@ -53,7 +54,7 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
   const WeightKernels* k = weight_kernels(w.type);
   if (!k || k->act != acts.type || acts.n_in != w.n_in) throw Error("matmul: activation encoding does not match");
   const int64_t n_tok = acts.n_tok;
-  const VecDotFn dot = simd::dot(w.type, n_tok >= 2);
+  const VecDotFn dot = simd::dot(w.type, n_tok >= 2 && !w.mul_mat_id, w.repacked);
   pool.parallel_for(
       w.n_out,
       [&](int64_t b, int64_t e, int) {

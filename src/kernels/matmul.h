@@ -18,6 +18,8 @@ struct Matrix {
   int64_t n_in = 0;
   int64_t n_out = 0;
   size_t row_bytes = 0;
+  bool repacked = false;    // summed in the order of llama.cpp's repacked layout (quant.h)
+  bool mul_mat_id = false;  // an expert slice: llama.cpp's expert product always sums as for one token
 
   const uint8_t* row(int64_t r) const { return data + size_t(r) * row_bytes; }
   explicit operator bool() const { return data != nullptr; }

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "kernels/ggml_order.h"
 
 namespace hearth::kernels {
 
@@ -32,52 +33,120 @@ void quantize_bf16(const float* x, void* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = f32_to_bf16(x[i]);
 }
 
+// Float weights follow llama.cpp's two paths (ggml_order.h): one token at a time through ggml_vec_dot_*,
+// several tokens through tinyBLAS. The lane width (8 or 16) is that of the machine llama.cpp would run on.
+template <typename Load>
+float vec_dot_order(int64_t n, Load ld, bool double_tail) {
+  const int w = ggml::lanes();
+  const int64_t np = n / (4 * w) * (4 * w);
+  ggml::LaneAcc acc;
+  acc.w = w;
+  acc.n_acc = 4;
+  for (int64_t i = 0; i < np; ++i) acc.add(i, ld.x(i), ld.y(i));
+  if (double_tail) {
+    double s = acc.sum_vec_dot();
+    for (int64_t i = np; i < n; ++i) s += double(ld.x(i) * ld.y(i));
+    return float(s);
+  }
+  float s = acc.sum_vec_dot();
+  for (int64_t i = np; i < n; ++i) s = std::fma(ld.x(i), ld.y(i), s);
+  return s;
+}
+
+template <typename Load>
+float tinyblas_order(int64_t n, Load ld) {
+  ggml::LaneAcc acc;
+  acc.w = ggml::lanes();
+  for (int64_t i = 0; i < n; ++i) acc.add(i, ld.x(i), ld.y(i));
+  return acc.sum_tinyblas();
+}
+
+struct LoadF32 {
+  const float *a, *b;
+  float x(int64_t i) const { return a[i]; }
+  float y(int64_t i) const { return b[i]; }
+};
+struct LoadF16 {
+  const uint16_t *a, *b;
+  float x(int64_t i) const { return fp16_to_f32(a[i]); }
+  float y(int64_t i) const { return fp16_to_f32(b[i]); }
+};
+struct LoadBF16 {
+  const uint16_t *a, *b;
+  float x(int64_t i) const { return bf16_to_f32(a[i]); }
+  float y(int64_t i) const { return bf16_to_f32(b[i]); }
+};
+
 float dot_f32(const void* w, const void* a, int64_t n) {
-  const float* x = static_cast<const float*>(w);
-  const float* y = static_cast<const float*>(a);
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += double(x[i] * y[i]);
-  return float(s);
+  return vec_dot_order(n, LoadF32{static_cast<const float*>(w), static_cast<const float*>(a)}, false);
+}
+float dot_f32_batched(const void* w, const void* a, int64_t n) {
+  if (n % ggml::lanes()) return dot_f32(w, a, n);
+  return tinyblas_order(n, LoadF32{static_cast<const float*>(w), static_cast<const float*>(a)});
 }
 float dot_f16(const void* w, const void* a, int64_t n) {
-  const uint16_t* x = static_cast<const uint16_t*>(w);
-  const uint16_t* y = static_cast<const uint16_t*>(a);
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += double(fp16_to_f32(x[i]) * fp16_to_f32(y[i]));
-  return float(s);
+  return vec_dot_order(n, LoadF16{static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(a)}, true);
 }
-// Emulates one AVX512-BF16 dot-product step: lane l accumulates the odd then the even product of its pair.
+float dot_f16_batched(const void* w, const void* a, int64_t n) {
+  if (n % ggml::lanes()) return dot_f16(w, a, n);
+  return tinyblas_order(n, LoadF16{static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(a)});
+}
+
+// BF16 with the AVX512-BF16 dot-product instruction: 16 lanes, lane l adds the odd then the even product of
+// element pair l of each 32-element step (the product of two bf16 values is exact in f32, so a fused
+// multiply-add rounds exactly as the instruction's addition does).
 inline void dpbf16(float* acc, const uint16_t* x, const uint16_t* y) {
   for (int l = 0; l < 16; ++l) {
     acc[l] += bf16_to_f32(x[2 * l + 1]) * bf16_to_f32(y[2 * l + 1]);
     acc[l] += bf16_to_f32(x[2 * l]) * bf16_to_f32(y[2 * l]);
   }
 }
-inline float reduce16(const float* a) {
-  float b[8], c[4];
-  for (int i = 0; i < 8; ++i) b[i] = a[i] + a[i + 8];
-  for (int i = 0; i < 4; ++i) c[i] = b[i] + b[i + 4];
-  return (c[0] + c[2]) + (c[1] + c[3]);
-}
+
+// ggml_vec_dot_bf16 on this machine's profile: AVX512-BF16 (two dpbf16 accumulators), AVX-512F (two
+// 16-lane accumulators over 32-element steps) or AVX2 (four 8-lane accumulators over 32-element steps);
+// partial sums and the leftover products are added in double.
 float dot_bf16(const void* w, const void* a, int64_t n) {
   const uint16_t* x = static_cast<const uint16_t*>(w);
   const uint16_t* y = static_cast<const uint16_t*>(a);
-  float c1[16] = {}, c2[16] = {};
+  const ggml::Profile& pr = ggml::profile();
+  double s = 0;
   int64_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    dpbf16(c1, x + i, y + i);
-    dpbf16(c2, x + i + 32, y + i + 32);
+  if (pr.bf16_dot) {
+    float c1[16] = {}, c2[16] = {};
+    for (; i + 64 <= n; i += 64) {
+      dpbf16(c1, x + i, y + i);
+      dpbf16(c2, x + i + 32, y + i + 32);
+    }
+    s = double(ggml::reduce16(c1)) + double(ggml::reduce16(c2));
+  } else if (pr.lanes == 16) {
+    float c[2][16] = {};
+    for (; i + 32 <= n; i += 32)
+      for (int l = 0; l < 32; ++l) c[l / 16][l % 16] += bf16_to_f32(x[i + l]) * bf16_to_f32(y[i + l]);
+    s = double(ggml::reduce16(c[0])) + double(ggml::reduce16(c[1]));
+  } else {
+    float c[4][8] = {};
+    for (; i + 32 <= n; i += 32)
+      for (int l = 0; l < 32; ++l) c[l / 8][l % 8] += bf16_to_f32(x[i + l]) * bf16_to_f32(y[i + l]);
+    float t[8];
+    for (int l = 0; l < 8; ++l) t[l] = (c[0][l] + c[2][l]) + (c[1][l] + c[3][l]);
+    s = double(ggml::hsum8(t));
   }
-  double s = double(reduce16(c1)) + double(reduce16(c2));
   for (; i < n; ++i) s += double(bf16_to_f32(x[i]) * bf16_to_f32(y[i]));
   return float(s);
 }
+
+// tinyBLAS on BF16: dpbf16 steps of 32 elements with AVX512-BF16, else BF16 widened to f32 in lanes().
 float dot_bf16_batched(const void* w, const void* a, int64_t n) {
   const uint16_t* x = static_cast<const uint16_t*>(w);
   const uint16_t* y = static_cast<const uint16_t*>(a);
-  float c[16] = {};
-  for (int64_t i = 0; i + 32 <= n; i += 32) dpbf16(c, x + i, y + i);
-  return reduce16(c);
+  if (ggml::profile().bf16_dot) {
+    if (n % 32) return dot_bf16(w, a, n);
+    float c[16] = {};
+    for (int64_t i = 0; i < n; i += 32) dpbf16(c, x + i, y + i);
+    return ggml::reduce16(c);
+  }
+  if (n % ggml::lanes()) return dot_bf16(w, a, n);
+  return tinyblas_order(n, LoadBF16{x, y});
 }
 
 // --------------------------------------------------------------------------------- 32-element blocks
@@ -132,6 +201,38 @@ float dot_q4_0(const void* w, const void* a, int64_t n) {
     acc.add(scale2(rd16(x), y[b].d), p);
   }
   return acc.sum();
+}
+
+// llama.cpp repacks Q4_0 and IQ4_NL weights on x86 machines with AVX2 (see repacked_by_llama) and its
+// repacked kernels add each block's whole integer dot product into one float per row,
+// acc = fma(sum_b, d_w * d_a, acc), block after block.
+float dot_q4_0_seq(const void* w, const void* a, int64_t n) {
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  float acc = 0;
+  for (int64_t b = 0; b < n / 32; ++b, x += 18) {
+    const uint8_t* qs = x + 2;
+    int s = 0;
+    for (int j = 0; j < 16; ++j)
+      s += ((qs[j] & 0x0F) - 8) * int(y[b].qs[j]) + ((qs[j] >> 4) - 8) * int(y[b].qs[j + 16]);
+    acc = std::fma(float(s), scale2(rd16(x), y[b].d), acc);
+  }
+  return acc;
+}
+
+float dot_iq4_nl_seq(const void* w, const void* a, int64_t n) {
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  float acc = 0;
+  for (int64_t b = 0; b < n / 32; ++b, x += 18) {
+    const uint8_t* qs = x + 2;
+    int s = 0;
+    for (int j = 0; j < 16; ++j)
+      s += int(gguf::kIq4nlValues[qs[j] & 0xF]) * int(y[b].qs[j]) +
+           int(gguf::kIq4nlValues[qs[j] >> 4]) * int(y[b].qs[j + 16]);
+    acc = std::fma(float(s), scale2(rd16(x), y[b].d), acc);
+  }
+  return acc;
 }
 
 float dot_q4_1(const void* w, const void* a, int64_t n) {
@@ -347,11 +448,11 @@ const ActTraits kActs[] = {
 };
 
 const WeightKernels kWeights[] = {
-    {GgmlType::F32, ActType::F32, dot_f32},       {GgmlType::F16, ActType::F16, dot_f16},
+    {GgmlType::F32, ActType::F32, dot_f32, dot_f32_batched}, {GgmlType::F16, ActType::F16, dot_f16, dot_f16_batched},
     {GgmlType::BF16, ActType::BF16, dot_bf16, dot_bf16_batched},    {GgmlType::Q8_0, ActType::Q8_0, dot_q8_0},
-    {GgmlType::Q4_0, ActType::Q8_0, dot_q4_0},    {GgmlType::Q4_1, ActType::Q8_1, dot_q4_1},
+    {GgmlType::Q4_0, ActType::Q8_0, dot_q4_0, nullptr, dot_q4_0_seq},    {GgmlType::Q4_1, ActType::Q8_1, dot_q4_1},
     {GgmlType::Q5_0, ActType::Q8_0, dot_q5_0},    {GgmlType::Q5_1, ActType::Q8_1, dot_q5_1},
-    {GgmlType::IQ4_NL, ActType::Q8_0, dot_iq4_nl}, {GgmlType::Q4_K, ActType::Q8_K, dot_q4_k},
+    {GgmlType::IQ4_NL, ActType::Q8_0, dot_iq4_nl, nullptr, dot_iq4_nl_seq}, {GgmlType::Q4_K, ActType::Q8_K, dot_q4_k},
     {GgmlType::Q5_K, ActType::Q8_K, dot_q5_k},    {GgmlType::Q6_K, ActType::Q8_K, dot_q6_k},
     {GgmlType::IQ4_XS, ActType::Q8_K, dot_iq4_xs},
 };
@@ -423,6 +524,10 @@ const ActTraits& act_traits(ActType t) {
   for (const ActTraits& a : kActs)
     if (a.type == t) return a;
   throw Error("unknown activation type");
+}
+
+bool repacked_by_llama(GgmlType t, int64_t n_out) {
+  return (t == GgmlType::Q4_0 || t == GgmlType::IQ4_NL) && n_out % 8 == 0;
 }
 
 const WeightKernels* weight_kernels(GgmlType t) {

@@ -37,10 +37,15 @@ struct WeightKernels {
   GgmlType type;
   ActType act;
   VecDotFn dot;
-  VecDotFn dot_batched = nullptr;  // summation order of the prompt (multi-token) path, when it differs
+  VecDotFn dot_batched = nullptr;   // summation order of the prompt (multi-token) path, when it differs
+  VecDotFn dot_repacked = nullptr;  // summation order of llama.cpp's repacked weights (see below)
 };
 // nullptr when hearth cannot compute with this weight type.
 const WeightKernels* weight_kernels(GgmlType t);
+
+// Whether llama.cpp's CPU backend rewrites such a matrix into its interleaved layout on x86 machines with AVX2
+// (Q4_0 and IQ4_NL with a multiple of 8 rows), which changes its summation order (dot_repacked).
+bool repacked_by_llama(GgmlType t, int64_t n_out);
 
 // Block layouts of the activation formats (ggml's block_q8_0 / block_q8_1 / block_q8_K).
 struct BlockQ8_0 {

@@ -14,11 +14,8 @@ namespace hearth::kernels::simd {
 struct Kernels {
   const char* target = "";
   VecDotFn dot_q4_0 = nullptr;   // Q4_0 weights x Q8_0 activations
+  VecDotFn dot_q4_0_repacked = nullptr;  // the same in llama.cpp's repacked-layout order
   VecDotFn dot_q8_0 = nullptr;   // Q8_0 x Q8_0
-  VecDotFn dot_f16 = nullptr;    // F16 x F16
-  VecDotFn dot_bf16 = nullptr;   // BF16 x BF16, ggml's AVX512-BF16 decode order
-  VecDotFn dot_bf16_batched = nullptr;  // BF16 x BF16, ggml's AVX512-BF16 prompt (tinyBLAS) order
-  VecDotFn dot_f32 = nullptr;    // F32 x F32
   VecDotFn dot_q4_k = nullptr;   // Q4_K x Q8_K
   VecDotFn dot_q5_k = nullptr;   // Q5_K x Q8_K
   VecDotFn dot_q6_k = nullptr;   // Q6_K x Q8_K
@@ -27,7 +24,7 @@ struct Kernels {
 // The best target this CPU supports (computed once).
 const Kernels& best();
 // The dot product hearth uses for a weight type: SIMD when enabled and available, else the reference.
-VecDotFn dot(GgmlType t, bool batched);
+VecDotFn dot(GgmlType t, bool batched, bool repacked = false);
 
 bool enabled();
 void set_enabled(bool on);

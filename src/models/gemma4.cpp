@@ -10,8 +10,10 @@
 
 #include "core/error.h"
 #include "kernels/attention.h"
+#include "kernels/ggml_order.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "models/debug_dump.h"
 
 namespace hearth::models {
 
@@ -295,6 +297,7 @@ class Gemma4 final : public Model {
   std::vector<int> sel_;
   std::vector<float> sel_w_;
   kernels::EncodedActs acts_;
+  DebugDump dbg_;
 };
 
 void Gemma4::rms_rows(const float* x, const std::vector<float>& w, float* y, int T, int n, ThreadPool& pool) const {
@@ -327,6 +330,7 @@ void Gemma4::check_batch(const Batch& batch, const KvCache& kv) const {
 
 void Gemma4::forward(const Batch& batch, KvCache& kv, ForwardOutput& out, ThreadPool& pool) {
   check_batch(batch, kv);
+  dbg_.next_step();
   const int n_out = int(std::count(batch.want_logits.begin(), batch.want_logits.end(), 1));
   out.n_rows = n_out;
   out.logits.resize(size_t(n_out) * size_t(hp_.n_vocab));
@@ -358,6 +362,8 @@ void Gemma4::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCache
     }
   });
 
+  dbg_.dump("inp_scaled", -1, x_.data(), Td);
+
   // §4.3 per-layer embeddings: ple[t][l] = (RMSNorm_w(proj(x)/sqrt(d))[l] + sqrt(P)·table[tok][l]) / sqrt(2)
   if (P > 0) {
     const size_t PL = size_t(P) * size_t(L);
@@ -383,16 +389,21 @@ void Gemma4::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCache
     Layer& y = layers_[size_t(l)];
     // §4.4 attention: x = x + RMSNorm_w(Wo · attend(...), post_attention_norm)
     rms_rows(x_.data(), y.attn_norm, a_.data(), T, d, pool);
+    dbg_.dump("attn_norm", l, a_.data(), Td);
     attention_block(l, batch, begin, T, kv, pool);
+    dbg_.dump("kqv_out", l, attn_.data(), size_t(T) * size_t(y.wo.n_in));
     kernels::matmul(y.wo, attn_.data(), T, y.wo.n_in, o_.data(), d, pool, acts_);
     rms_rows(o_.data(), y.post_attn_norm, o_.data(), T, d, pool);
+    dbg_.dump("attn_post_norm", l, o_.data(), Td);
     for (size_t i = 0; i < Td; ++i) x_[i] += o_[i];
+    dbg_.dump("attn_out", l, x_.data(), Td);
 
     // §4.5 feed-forward: dense GeGLU MLP (the shared branch on MoE layers)
     const int ff = h.n_ff[size_t(l)];
     g_.resize(size_t(T) * size_t(ff));
     u_.resize(size_t(T) * size_t(ff));
     rms_rows(x_.data(), y.ffn_norm, a_.data(), T, d, pool);
+    dbg_.dump("ffn_norm", l, a_.data(), Td);
     kernels::encode_acts(kernels::dot_type_of(y.gate.type), a_.data(), T, d, d, acts_, pool);
     kernels::matmul(y.gate, acts_, g_.data(), ff, pool);
     if (kernels::dot_type_of(y.up.type) == acts_.type) {
@@ -400,16 +411,21 @@ void Gemma4::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCache
     } else {
       kernels::matmul(y.up, a_.data(), T, d, u_.data(), ff, pool, acts_);
     }
+    dbg_.dump("ffn_gate", l, g_.data(), size_t(T) * size_t(ff));
+    dbg_.dump("ffn_up", l, u_.data(), size_t(T) * size_t(ff));
     pool.parallel_for(int64_t(T) * ff, [&](int64_t b, int64_t e, int) {
       kernels::geglu(g_.data() + b, u_.data() + b, g_.data() + b, e - b);
     }, 256);
+    dbg_.dump("ffn_geglu", l, g_.data(), size_t(T) * size_t(ff));
     kernels::matmul(y.down, g_.data(), T, ff, f_.data(), d, pool, acts_);
+    dbg_.dump("ffn_out", l, f_.data(), Td);
     if (y.router) {
       rms_rows(f_.data(), y.post_ffw_norm_1, f_.data(), T, d, pool);
       moe_block(l, T, pool);  // writes the normalised expert mixture into m_
       for (size_t i = 0; i < Td; ++i) f_[i] += m_[i];
     }
     rms_rows(f_.data(), y.post_ffw_norm, f_.data(), T, d, pool);
+    dbg_.dump("ffn_post_norm", l, f_.data(), Td);
     for (size_t i = 0; i < Td; ++i) x_[i] += f_[i];
 
     // PLE injection: x += RMSNorm_w(proj · (gelu(inp_gate · x) ⊙ ple[l]), post_norm)
@@ -429,6 +445,7 @@ void Gemma4::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCache
     // Layer scalar multiplies the whole residual stream.
     if (y.out_scale != 1.0f)
       for (size_t i = 0; i < Td; ++i) x_[i] *= y.out_scale;
+    dbg_.dump("l_out", l, x_.data(), Td);
   }
 
   // Sequences advance only once the whole chunk is in the cache.
@@ -446,6 +463,7 @@ void Gemma4::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCache
   for (int r = 0; r < R; ++r)
     kernels::rms_norm(x_.data() + size_t(rows[size_t(r)]) * size_t(d), output_norm_.data(),
                       a_.data() + size_t(r) * size_t(d), d, h.eps);
+  dbg_.dump("result_norm", -1, a_.data(), size_t(R) * size_t(d));
   if (out.want_hidden)
     std::memcpy(out.hidden.data() + size_t(out_row) * size_t(d), a_.data(), size_t(R) * size_t(d) * sizeof(float));
   float* logits = out.logits.data() + size_t(out_row) * size_t(h.n_vocab);
@@ -455,6 +473,7 @@ void Gemma4::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCache
       kernels::softcap(logits + b, e - b, h.softcap);
     }, 4096);
   }
+  dbg_.dump("result_output", -1, logits, size_t(R) * size_t(h.n_vocab));
   out_row += R;
 }
 
@@ -492,6 +511,11 @@ void Gemma4::attention_block(int l, const Batch& batch, size_t begin, int T, KvC
       std::copy(k_.begin(), k_.end(), v_.begin());  // K = V: one projection feeds both (26B/31B globals)
   }
 
+  dbg_.dump("Qcur", l, q_.data(), size_t(T) * size_t(qw));
+  if (h.owns_kv(l)) {
+    dbg_.dump("Kcur", l, k_.data(), size_t(T) * size_t(kw));
+    dbg_.dump("Vcur", l, v_.data(), size_t(T) * size_t(kw));
+  }
   pool.parallel_for(T, [&](int64_t b, int64_t e, int) {
     for (int64_t t = b; t < e; ++t) {
       const int32_t pos = batch.pos[begin + size_t(t)];
@@ -509,7 +533,10 @@ void Gemma4::attention_block(int l, const Batch& batch, size_t begin, int T, KvC
       }
     }
   });
+  dbg_.dump("Qcur_pos", l, q_.data(), size_t(T) * size_t(qw));
   if (h.owns_kv(l)) {
+    dbg_.dump("Kcur_pos", l, k_.data(), size_t(T) * size_t(kw));
+    dbg_.dump("Vcur_normed", l, v_.data(), size_t(T) * size_t(kw));
     for (int t = 0; t < T; ++t) {
       const size_t i = begin + size_t(t);
       kv.store(l, batch.seq[i], batch.pos[i], k_.data() + size_t(t) * size_t(kw), v_.data() + size_t(t) * size_t(kw));
@@ -532,7 +559,7 @@ void Gemma4::attention_block(int l, const Batch& batch, size_t begin, int T, KvC
       const int32_t lo = swa ? std::max<int32_t>(0, pos - h.window + 1) : 0;
       const kernels::KvView view = kv.view(l, batch.seq[bi]);
       kernels::attend_head(q_.data() + size_t(t) * size_t(qw) + size_t(hh) * size_t(hd), hh / group, hd, view, lo,
-                           pos, attn_.data() + size_t(t) * size_t(qw) + size_t(hh) * size_t(hd), sc);
+                           pos, attn_.data() + size_t(t) * size_t(qw) + size_t(hh) * size_t(hd), sc, T > 1);
     }
   });
 }
@@ -559,7 +586,7 @@ void Gemma4::moe_block(int l, int T, ThreadPool& pool) {
   std::vector<int> order(static_cast<size_t>(E));
   for (int t = 0; t < T; ++t) {
     float* p = router_logits_.data() + size_t(t) * size_t(E);
-    kernels::softmax(p, E);
+    kernels::ggml::softmax(p, E);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return p[a] > p[b]; });
     double sum = 0;
@@ -585,11 +612,16 @@ void Gemma4::moe_block(int l, int T, ThreadPool& pool) {
       std::memcpy(exp_in_.data() + size_t(j) * size_t(d), a_.data() + size_t(s[size_t(j)] / K) * size_t(d),
                   size_t(d) * sizeof(float));
     exp_gu_.resize(size_t(n) * size_t(2 * fe));
+    auto expert = [e](const gguf::TensorInfo& t) {
+      Matrix m = Matrix::of(t, e);
+      m.mul_mat_id = true;
+      return m;
+    };
     if (y.gate_up_exps) {
-      kernels::matmul(Matrix::of(*y.gate_up_exps, e), exp_in_.data(), n, d, exp_gu_.data(), 2 * fe, pool, acts_);
+      kernels::matmul(expert(*y.gate_up_exps), exp_in_.data(), n, d, exp_gu_.data(), 2 * fe, pool, acts_);
     } else {
-      kernels::matmul(Matrix::of(*y.gate_exps, e), exp_in_.data(), n, d, exp_gu_.data(), 2 * fe, pool, acts_);
-      kernels::matmul(Matrix::of(*y.up_exps, e), exp_in_.data(), n, d, exp_gu_.data() + fe, 2 * fe, pool, acts_);
+      kernels::matmul(expert(*y.gate_exps), exp_in_.data(), n, d, exp_gu_.data(), 2 * fe, pool, acts_);
+      kernels::matmul(expert(*y.up_exps), exp_in_.data(), n, d, exp_gu_.data() + fe, 2 * fe, pool, acts_);
     }
     exp_h_.resize(size_t(n) * size_t(fe));
     for (int j = 0; j < n; ++j) {
@@ -597,7 +629,7 @@ void Gemma4::moe_block(int l, int T, ThreadPool& pool) {
       kernels::geglu(gu, gu + fe, exp_h_.data() + size_t(j) * size_t(fe), fe);
     }
     exp_in_.resize(size_t(n) * size_t(d));
-    kernels::matmul(Matrix::of(*y.down_exps, e), exp_h_.data(), n, fe, exp_in_.data(), d, pool, acts_);
+    kernels::matmul(expert(*y.down_exps), exp_h_.data(), n, fe, exp_in_.data(), d, pool, acts_);
     const float scale = y.exp_down_scale[size_t(e)];
     for (int j = 0; j < n; ++j) {
       const int slot = s[size_t(j)];
