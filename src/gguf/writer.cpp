@@ -1,5 +1,6 @@
 #include "gguf/writer.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -161,7 +162,7 @@ void Writer::write(const std::string& path) const {
   const std::string tmp = path + ".tmp";
   std::vector<char> buf(1 << 20);  // declared first: it must outlive the FILE that buffers into it
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(tmp.c_str(), "wb"), &std::fclose);
-  if (!f) throw Error("cannot create '" + tmp + "'");
+  if (!f) throw Error("cannot create '" + tmp + "': " + std::strerror(errno));
   std::setvbuf(f.get(), buf.data(), _IOFBF, buf.size());
   try {
     write_to([&](const void* d, size_t n) {
