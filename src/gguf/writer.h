@@ -66,7 +66,6 @@ class Writer {
   std::vector<KV> kv_;
   std::vector<Tensor> tensors_;
   uint32_t alignment_ = 32;
-  uint64_t data_size_ = 0;
 };
 
 }  // namespace hearth::gguf
