@@ -12,5 +12,6 @@ Runner add_generate(CLI::App& app);
 Runner add_logits(CLI::App& app);
 Runner add_tokenize(CLI::App& app);
 Runner add_synth(CLI::App& app);
+Runner add_bench(CLI::App& app);
 
 }  // namespace hearth::cli

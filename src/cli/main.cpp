@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   add(hearth::cli::add_logits);
   add(hearth::cli::add_tokenize);
   add(hearth::cli::add_synth);
+  add(hearth::cli::add_bench);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

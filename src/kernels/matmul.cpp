@@ -1,6 +1,8 @@
 #include "kernels/matmul.h"
 
 #include "core/error.h"
+#include "core/fp16.h"
+#include "kernels/gemm.h"
 #include "kernels/simd.h"
 
 namespace hearth::kernels {
@@ -45,15 +47,70 @@ void encode_acts(ActType type, const float* x, int64_t n_tok, int64_t n_in, int6
   out.n_tok = n_tok;
   out.row_bytes = act_row_bytes(type, n_in);
   if (out.data.size() < out.row_bytes * size_t(n_tok)) out.data.resize(out.row_bytes * size_t(n_tok));
+  const int64_t nb = n_in / 32;
+  if (type == ActType::Q8_0) {
+    out.block_sums.resize(size_t(n_tok * nb));
+    out.block_d.resize(size_t(n_tok * nb));
+  }
   pool.parallel_for(n_tok, [&](int64_t b, int64_t e, int) {
-    for (int64_t t = b; t < e; ++t) at.quantize(x + t * x_stride, out.data.data() + size_t(t) * out.row_bytes, n_in);
+    for (int64_t t = b; t < e; ++t) {
+      uint8_t* row = out.data.data() + size_t(t) * out.row_bytes;
+      at.quantize(x + t * x_stride, row, n_in);
+      if (type != ActType::Q8_0) continue;
+      const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(row);
+      for (int64_t k = 0; k < nb; ++k) {
+        int32_t s = 0;
+        for (int j = 0; j < 32; ++j) s += blk[k].qs[j];
+        out.block_sums[size_t(t * nb + k)] = s;
+        out.block_d[size_t(t * nb + k)] = fp16_to_f32(blk[k].d);
+      }
+    }
   });
 }
+
+namespace {
+// The blocked kernel for this weight type and summation order, when there is one.
+gemm::Fn blocked_kernel(const Matrix& w, ActType act) {
+  if (act != ActType::Q8_0) return nullptr;
+  const gemm::Kernels& k = gemm::best();
+  if (w.type == GgmlType::Q4_0) return w.repacked ? k.q4_0_seq : k.q4_0_lanes;
+  if (w.type == GgmlType::Q8_0) return k.q8_0_lanes;
+  return nullptr;
+}
+}  // namespace
 
 void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride, ThreadPool& pool) {
   const WeightKernels* k = weight_kernels(w.type);
   if (!k || k->act != acts.type || acts.n_in != w.n_in) throw Error("matmul: activation encoding does not match");
   const int64_t n_tok = acts.n_tok;
+  if (const gemm::Fn fn = blocked_kernel(w, acts.type); fn && w.n_out >= 8) {
+    const int64_t group = gemm::best().rows_per_group, n_groups = w.n_out / group;
+    const int64_t rest = n_groups * group;
+    pool.parallel_for(n_groups, [&](int64_t b, int64_t e, int) {
+      thread_local std::vector<uint8_t> scratch;
+      const size_t need = gemm::scratch_bytes(w.n_in);
+      if (scratch.size() < need) scratch.resize(need);
+      gemm::Args a;
+      a.w = w.row(b * group);
+      a.w_row_bytes = w.row_bytes;
+      a.n_rows = (e - b) * group;
+      a.n_in = w.n_in;
+      a.acts = acts.data.data();
+      a.act_row_bytes = acts.row_bytes;
+      a.n_tok = n_tok;
+      a.act_sums = acts.block_sums.data();
+      a.act_d = acts.block_d.data();
+      a.y = y + b * group;
+      a.y_stride = y_stride;
+      a.scratch = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 31) & ~uintptr_t(31));
+      fn(a);
+    });
+    if (rest == w.n_out) return;
+    const VecDotFn dot = simd::dot(w.type, n_tok >= 2 && !w.mul_mat_id, w.repacked);
+    for (int64_t o = rest; o < w.n_out; ++o)
+      for (int64_t t = 0; t < n_tok; ++t) y[t * y_stride + o] = dot(w.row(o), acts.row(t), w.n_in);
+    return;
+  }
   const VecDotFn dot = simd::dot(w.type, n_tok >= 2 && !w.mul_mat_id, w.repacked);
   pool.parallel_for(
       w.n_out,

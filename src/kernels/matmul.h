@@ -37,6 +37,9 @@ struct EncodedActs {
   int64_t n_tok = 0;
   size_t row_bytes = 0;
   std::vector<uint8_t> data;
+  // Q8_0 only: each block's quant sum and scale (as float), [n_tok][n_in / 32], for the blocked kernels.
+  std::vector<int32_t> block_sums;
+  std::vector<float> block_d;
   const uint8_t* row(int64_t t) const { return data.data() + size_t(t) * row_bytes; }
 };
 

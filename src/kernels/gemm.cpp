@@ -1,0 +1,259 @@
+// Blocked quantised matrix kernels, compiled once per Highway target and chosen at run time (gemm.h).
+// x86 targets with AVX2 or better use raw intrinsics (maddubs/madd, or vpdpbusd where AVX-512 VNNI is
+// there); other targets have no fast path yet and matmul falls back to the per-row dot products.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/gemm.cpp"
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL 1  // compile the AVX-512 VNNI target too (opt-in in Highway 1.0)
+#endif
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+// Must come after foreach_target.h.
+#include "hwy/highway.h"
+
+#include <cstring>
+
+#include "core/fp16.h"
+#include "kernels/gemm.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace hearth::kernels::gemm::HWY_NAMESPACE {
+
+#undef HEARTH_GEMM_X86
+#undef HEARTH_GEMM_VNNI
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+#define HEARTH_GEMM_X86 1
+#if HWY_TARGET <= HWY_AVX3_DL
+#define HEARTH_GEMM_VNNI 1
+#endif
+
+HWY_INLINE float half_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return fp16_to_f32(h);
+}
+HWY_INLINE __m256i load32_bcast(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+// acc + per-lane sums of 4 adjacent products u[i] * s[i] (u unsigned bytes, s signed bytes).
+HWY_INLINE __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
+#ifdef HEARTH_GEMM_VNNI
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+// Per-lane sums of 4 adjacent products of two signed byte vectors (|x| <= 128, |y| <= 127).
+HWY_INLINE __m256i dot_s8s8(__m256i x, __m256i y) {
+  return dot_u8s8(_mm256_setzero_si256(), _mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+HWY_INLINE float hsum8(__m256 v) {  // ggml's order: halves, then pairs, then the last two
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+// A Q4_0 block's 32 quants as unsigned nibbles in element order (low nibbles 0-15, high nibbles 16-31).
+HWY_INLINE __m256i q4_nibbles(const uint8_t* qs) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), m), _mm_and_si128(raw, m));
+}
+
+// The same from one broadcast load: the upper half is shifted right by 4 before masking.
+HWY_INLINE __m256i q4_nibbles_fast(const uint8_t* qs) {
+  const __m256i x = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+  return _mm256_and_si256(_mm256_srlv_epi64(x, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0F));
+}
+
+// 8x8 transpose of 32-bit elements: out[k] lane r = in[r] lane k.
+HWY_INLINE void transpose8(const __m256i in[8], __m256i out[8]) {
+  __m256i t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_epi32(in[2 * i], in[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_epi32(in[2 * i], in[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int k = 0; k < 4; ++k) {
+    out[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20);
+    out[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
+  }
+}
+
+constexpr size_t kPackedBlock = 8 * 32 + 8 * 4;  // 8 interleaved quant vectors + 8 row scales
+
+// Q4_0 x Q8_0, llama.cpp's repacked order: per row and token, acc = fma(block_isum, dw * da, acc).
+// Eight rows at a time: their blocks are unpacked once into "lane = row" form (vector k holds bytes
+// 4k..4k+3 of each row), so one vpdpbusd per 4 bytes advances all eight rows for a token.
+template <int NT>
+HWY_INLINE void q4_0_seq_tile(const uint8_t* pk, int64_t nb, const Args& a, int64_t t0, int64_t g) {
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = pk + size_t(b) * kPackedBlock;
+    const __m256 dw = _mm256_load_ps(reinterpret_cast<const float*>(blk + 256));
+    __m256i w[8];
+    for (int k = 0; k < 8; ++k) w[k] = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + 32 * k));
+    for (int t = 0; t < NT; ++t) {
+      const int64_t tok = t0 + t;
+      const uint8_t* q = a.acts + size_t(tok) * a.act_row_bytes + size_t(b) * 34 + 2;
+      __m256i isum = _mm256_setzero_si256();
+      for (int k = 0; k < 8; ++k) isum = dot_u8s8(isum, w[k], load32_bcast(q + 4 * k));
+      isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * a.act_sums[tok * nb + b]));
+      const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a.act_d[tok * nb + b]));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm256_storeu_ps(a.y + (t0 + t) * a.y_stride + g, acc[t]);
+}
+
+// Lane r = sum of the eight int32 lanes of v[r].
+HWY_INLINE __m256i reduce8(const __m256i v[8]) {
+  const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
+  const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
+  const __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// Few tokens (decode): no packing. Each row's block meets the token's activation block directly and the
+// eight per-row lane vectors are reduced with horizontal adds.
+void Q4_0SeqFew(const Args& a) {
+  const int64_t nb = a.n_in / 32;
+  for (int64_t g = 0; g < a.n_rows; g += 8) {
+    const uint8_t* base = a.w + size_t(g) * a.w_row_bytes;
+    const uint8_t* next = base + 8 * a.w_row_bytes;
+    const size_t group_lines = (8 * a.w_row_bytes + 63) / 64;
+    const bool has_next = g + 8 < a.n_rows;
+    __m256 acc[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t b = 0; b < nb; ++b) {
+      if (has_next)
+        for (size_t l = size_t(b) * group_lines / size_t(nb); l < size_t(b + 1) * group_lines / size_t(nb); ++l)
+          _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T0);
+      __m256i wq[8];
+      const uint8_t* blk0 = base + size_t(b) * 18;
+      alignas(16) uint16_t hs[8];
+      for (int r = 0; r < 8; ++r) {
+        std::memcpy(&hs[r], blk0 + size_t(r) * a.w_row_bytes, 2);
+        wq[r] = q4_nibbles_fast(blk0 + size_t(r) * a.w_row_bytes + 2);
+      }
+      const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(hs)));  // exact
+      for (int64_t t = 0; t < a.n_tok; ++t) {
+        const uint8_t* q = a.acts + size_t(t) * a.act_row_bytes + size_t(b) * 34 + 2;
+        const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+        __m256i v[8];
+        for (int r = 0; r < 8; ++r) v[r] = dot_u8s8(_mm256_setzero_si256(), wq[r], av);
+        const __m256i isum = _mm256_sub_epi32(reduce8(v), _mm256_set1_epi32(8 * a.act_sums[t * nb + b]));
+        const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a.act_d[t * nb + b]));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
+      }
+    }
+    for (int64_t t = 0; t < a.n_tok; ++t) _mm256_storeu_ps(a.y + t * a.y_stride + g, acc[t]);
+  }
+}
+
+void Q4_0Seq(const Args& a) {
+  if (a.n_tok < 4) return Q4_0SeqFew(a);
+  const int64_t nb = a.n_in / 32;
+  uint8_t* pk = a.scratch;
+  const size_t group_bytes = 8 * a.w_row_bytes, group_lines = (group_bytes + 63) / 64;
+  for (int64_t g = 0; g < a.n_rows; g += 8) {
+    // The next group's rows are one contiguous region: prefetch it a slice per block, so the reads below
+    // (which hop between eight rows) find it in cache.
+    const uint8_t* next = a.w + size_t(g + 8) * a.w_row_bytes;
+    const bool has_next = g + 8 < a.n_rows;
+    for (int64_t b = 0; b < nb; ++b) {
+      if (has_next)
+        for (size_t l = size_t(b) * group_lines / size_t(nb); l < size_t(b + 1) * group_lines / size_t(nb); ++l)
+          _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T0);
+      __m256i rows[8], w[8];
+      alignas(32) float dw[8];
+      for (int r = 0; r < 8; ++r) {
+        const uint8_t* blk = a.w + size_t(g + r) * a.w_row_bytes + size_t(b) * 18;
+        dw[r] = half_at(blk);
+        rows[r] = q4_nibbles(blk + 2);
+      }
+      transpose8(rows, w);
+      uint8_t* dst = pk + size_t(b) * kPackedBlock;
+      for (int k = 0; k < 8; ++k) _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 32 * k), w[k]);
+      std::memcpy(dst + 256, dw, 32);
+    }
+    int64_t t0 = 0;
+    for (; t0 + 4 <= a.n_tok; t0 += 4) q4_0_seq_tile<4>(pk, nb, a, t0, g);
+    for (; t0 < a.n_tok; ++t0) q4_0_seq_tile<1>(pk, nb, a, t0, g);
+  }
+}
+
+// ggml's AVX2 vec_dot order for Q8_0-activation products: per row and token an 8-lane float accumulator,
+// acc = fma(dw * da, float(lane sums of the block), acc), then hsum8. Weight blocks stay in registers for
+// four tokens at a time.
+template <bool kQ4, int NT>
+HWY_INLINE void lanes_row(const Args& a, int64_t r, int64_t t0, int64_t nb) {
+  const uint8_t* wrow = a.w + size_t(r) * a.w_row_bytes;
+  const size_t wbs = kQ4 ? 18 : 34;
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = wrow + size_t(b) * wbs;
+    const float dw = half_at(blk);
+    const __m256i wq = kQ4 ? _mm256_sub_epi8(q4_nibbles(blk + 2), _mm256_set1_epi8(8))
+                           : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+    for (int t = 0; t < NT; ++t) {
+      const int64_t tok = t0 + t;
+      const uint8_t* q = a.acts + size_t(tok) * a.act_row_bytes + size_t(b) * 34 + 2;
+      const __m256i p = dot_s8s8(wq, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a.act_d[tok * nb + b]), _mm256_cvtepi32_ps(p), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) a.y[(t0 + t) * a.y_stride + r] = hsum8(acc[t]);
+}
+
+template <bool kQ4>
+void Lanes(const Args& a) {
+  const int64_t nb = a.n_in / 32;
+  for (int64_t r = 0; r < a.n_rows; ++r) {
+    int64_t t0 = 0;
+    for (; t0 + 4 <= a.n_tok; t0 += 4) lanes_row<kQ4, 4>(a, r, t0, nb);
+    for (; t0 < a.n_tok; ++t0) lanes_row<kQ4, 1>(a, r, t0, nb);
+  }
+}
+void Q8_0Lanes(const Args& a) { Lanes<false>(a); }
+void Q4_0Lanes(const Args& a) { Lanes<true>(a); }
+#endif  // x86 AVX2+
+
+Kernels GetKernels() {
+  Kernels k;
+  k.target = hwy::TargetName(HWY_TARGET);
+#ifdef HEARTH_GEMM_X86
+  k.q4_0_seq = Q4_0Seq;
+  k.q8_0_lanes = Q8_0Lanes;
+  k.q4_0_lanes = Q4_0Lanes;
+#endif
+  return k;
+}
+
+}  // namespace hearth::kernels::gemm::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include "kernels/simd.h"
+
+namespace hearth::kernels::gemm {
+
+HWY_EXPORT(GetKernels);
+
+size_t scratch_bytes(int64_t n_in) { return size_t(n_in / 32) * (8 * 32 + 8 * 4) + 64; }
+
+const Kernels& best() {
+  static const Kernels fast = HWY_DYNAMIC_DISPATCH(GetKernels)();
+  static const Kernels none{};
+  return simd::enabled() ? fast : none;
+}
+
+}  // namespace hearth::kernels::gemm
+#endif  // HWY_ONCE
