@@ -7,6 +7,7 @@
 #include "core/fp16.h"
 #include "kernels/ggml_order.h"
 #include "kernels/ops.h"
+#include "kernels/simd.h"
 
 namespace hearth::kernels {
 
@@ -67,9 +68,15 @@ void attend_head(const float* q_head, int kv_head, int head_dim, const KvView& k
     qq = qbig.data();
   }
   for (int i = 0; i < head_dim; ++i) qq[i] = round_to_fp16(q_head[i]);
+  const simd::Kernels& sk = simd::best();
+  const bool fast = simd::enabled() && sk.dot_f32_f16 && sk.axpy_f16;
   for (int j = 0; j < n; ++j) {
     const int32_t p = lo + j;
     const uint16_t* k = reinterpret_cast<const uint16_t*>(kv.k + size_t(p % kv.capacity) * kv.row_bytes + head_off);
+    if (fast) {
+      scores[j] = sk.dot_f32_f16(qq, k, head_dim);
+      continue;
+    }
     float s = 0;
     for (int i = 0; i < head_dim; ++i) s += qq[i] * fp16_to_f32(k[i]);
     scores[j] = s;
@@ -80,6 +87,10 @@ void attend_head(const float* q_head, int kv_head, int head_dim, const KvView& k
     const int32_t p = lo + j;
     const uint16_t* v = reinterpret_cast<const uint16_t*>(kv.v + size_t(p % kv.capacity) * kv.row_bytes + head_off);
     const float wgt = round_to_fp16(scores[j]);
+    if (fast) {
+      sk.axpy_f16(wgt, v, out, head_dim);
+      continue;
+    }
     for (int i = 0; i < head_dim; ++i) out[i] += wgt * fp16_to_f32(v[i]);
   }
 }

@@ -10,6 +10,7 @@
 // Must come after foreach_target.h.
 #include "hwy/highway.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "core/fp16.h"
@@ -86,7 +87,8 @@ HWY_INLINE void transpose8(const __m256i in[8], __m256i out[8]) {
   }
 }
 
-constexpr size_t kPackedBlock = 8 * 32 + 8 * 4;  // 8 interleaved quant vectors + 8 row scales
+constexpr size_t kPackedBlock = 8 * 32 + 8 * 4;
+constexpr size_t kQ4PackedBlock = kQ4_0PackedBlockBytes;  // 8 interleaved quant vectors + 8 row scales
 
 // Q4_0 x Q8_0, llama.cpp's repacked order: per row and token, acc = fma(block_isum, dw * da, acc).
 // Eight rows at a time: their blocks are unpacked once into "lane = row" form (vector k holds bytes
@@ -123,13 +125,18 @@ HWY_INLINE __m256i reduce8(const __m256i v[8]) {
 
 // Few tokens (decode): no packing. Each row's block meets the token's activation block directly and the
 // eight per-row lane vectors are reduced with horizontal adds.
-void Q4_0SeqFew(const Args& a) {
+template <int kAhead, bool kStage>
+void Q4_0SeqFewT(const Args& a) {
   const int64_t nb = a.n_in / 32;
   for (int64_t g = 0; g < a.n_rows; g += 8) {
     const uint8_t* base = a.w + size_t(g) * a.w_row_bytes;
-    const uint8_t* next = base + 8 * a.w_row_bytes;
+    if (kStage) {  // one sequential read of the group's contiguous rows into L1
+      std::memcpy(a.scratch, base, 8 * a.w_row_bytes);
+      base = a.scratch;
+    }
+    const uint8_t* next = a.w + size_t(g + 8 * kAhead) * a.w_row_bytes;
     const size_t group_lines = (8 * a.w_row_bytes + 63) / 64;
-    const bool has_next = g + 8 < a.n_rows;
+    const bool has_next = g + 8 * kAhead < a.n_rows;
     __m256 acc[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int64_t b = 0; b < nb; ++b) {
       if (has_next)
@@ -154,6 +161,21 @@ void Q4_0SeqFew(const Args& a) {
       }
     }
     for (int64_t t = 0; t < a.n_tok; ++t) _mm256_storeu_ps(a.y + t * a.y_stride + g, acc[t]);
+  }
+}
+
+void Q4_0SeqFew(const Args& a) {
+  static const int ahead = [] {
+    const char* e = std::getenv("HEARTH_PF");
+    return e ? std::atoi(e) : 2;
+  }();
+  switch (ahead) {
+    case 1: return Q4_0SeqFewT<1, false>(a);
+    case 2: return Q4_0SeqFewT<2, false>(a);
+    case 12: return Q4_0SeqFewT<1, true>(a);
+    case 22: return Q4_0SeqFewT<2, true>(a);
+    case 3: return Q4_0SeqFewT<3, false>(a);
+    default: return Q4_0SeqFewT<4, false>(a);
   }
 }
 
@@ -224,6 +246,71 @@ void Lanes(const Args& a) {
 }
 void Q8_0Lanes(const Args& a) { Lanes<false>(a); }
 void Q4_0Lanes(const Args& a) { Lanes<true>(a); }
+
+// Q4_0 in hearth's packed layout (gemm.h): per 8 rows and block, 8 fp16 scales then four vectors whose
+// lane r holds raw quant bytes 4k..4k+3 of row r (low nibbles = elements 4k.., high = 16 + 4k..).
+template <int NT>
+HWY_INLINE void packed_tile(const uint8_t* grp, int64_t nb, const Args& a, int64_t t0, int64_t g) {
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+  const __m256i m = _mm256_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = grp + size_t(b) * kQ4PackedBlock;
+    _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * kQ4PackedBlock), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * kQ4PackedBlock + 64), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(blk + 8 * kQ4PackedBlock + 128), _MM_HINT_T0);
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+    __m256i w[8];
+    for (int k = 0; k < 4; ++k) {
+      const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * k));
+      w[k] = _mm256_and_si256(p, m);
+      w[k + 4] = _mm256_and_si256(_mm256_srli_epi16(p, 4), m);
+    }
+    for (int t = 0; t < NT; ++t) {
+      const int64_t tok = t0 + t;
+      const uint8_t* q = a.acts + size_t(tok) * a.act_row_bytes + size_t(b) * 34 + 2;
+      __m256i isum = _mm256_setzero_si256();
+      for (int k = 0; k < 4; ++k) {
+        isum = dot_u8s8(isum, w[k], load32_bcast(q + 4 * k));
+        isum = dot_u8s8(isum, w[k + 4], load32_bcast(q + 16 + 4 * k));
+      }
+      isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * a.act_sums[tok * nb + b]));
+      const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a.act_d[tok * nb + b]));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm256_storeu_ps(a.y + (t0 + t) * a.y_stride + g, acc[t]);
+}
+
+void Q4_0Packed(const Args& a) {
+  const int64_t nb = a.n_in / 32;
+  for (int64_t g = 0; g < a.n_rows; g += 8) {
+    const uint8_t* grp = a.w + size_t(g / 8) * size_t(nb) * kQ4PackedBlock;
+    if (a.n_tok >= 4 && a.scratch) {
+      // Prefill: unpack the group once into L1 (the layout of Q4_0Seq) and run all tokens over it.
+      const __m256i m = _mm256_set1_epi8(0x0F);
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = grp + size_t(b) * kQ4PackedBlock;
+        uint8_t* dst = a.scratch + size_t(b) * kPackedBlock;
+        for (int k = 0; k < 4; ++k) {
+          const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * k));
+          _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 32 * k), _mm256_and_si256(p, m));
+          _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 32 * (k + 4)),
+                             _mm256_and_si256(_mm256_srli_epi16(p, 4), m));
+        }
+        _mm256_store_ps(reinterpret_cast<float*>(dst + 256),
+                        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk))));
+      }
+      int64_t t0 = 0;
+      for (; t0 + 4 <= a.n_tok; t0 += 4) q4_0_seq_tile<4>(a.scratch, nb, a, t0, g);
+      for (; t0 < a.n_tok; ++t0) q4_0_seq_tile<1>(a.scratch, nb, a, t0, g);
+      continue;
+    }
+    int64_t t0 = 0;
+    for (; t0 + 4 <= a.n_tok; t0 += 4) packed_tile<4>(grp, nb, a, t0, g);
+    for (; t0 < a.n_tok; ++t0) packed_tile<1>(grp, nb, a, t0, g);
+  }
+}
 #endif  // x86 AVX2+
 
 Kernels GetKernels() {
@@ -233,6 +320,7 @@ Kernels GetKernels() {
   k.q4_0_seq = Q4_0Seq;
   k.q8_0_lanes = Q8_0Lanes;
   k.q4_0_lanes = Q4_0Lanes;
+  k.q4_0_packed = Q4_0Packed;
 #endif
   return k;
 }
@@ -247,7 +335,18 @@ namespace hearth::kernels::gemm {
 
 HWY_EXPORT(GetKernels);
 
-size_t scratch_bytes(int64_t n_in) { return size_t(n_in / 32) * (8 * 32 + 8 * 4) + 64; }
+void pack_q4_0(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in, uint8_t* dst) {
+  const int64_t nb = n_in / 32;
+  for (int64_t g = 0; g < n_rows / 8; ++g)
+    for (int64_t b = 0; b < nb; ++b, dst += kQ4_0PackedBlockBytes)
+      for (int r = 0; r < 8; ++r) {
+        const uint8_t* blk = w + size_t(g * 8 + r) * row_bytes + size_t(b) * 18;
+        std::memcpy(dst + 2 * r, blk, 2);
+        for (int k = 0; k < 4; ++k) std::memcpy(dst + 16 + 32 * k + 4 * r, blk + 2 + 4 * k, 4);
+      }
+}
+
+size_t scratch_bytes(int64_t n_in) { return size_t(n_in / 32) * (8 * 32 + 8 * 4) + 64; }  // >= 8 Q4_0/Q8_0 rows
 
 const Kernels& best() {
   static const Kernels fast = HWY_DYNAMIC_DISPATCH(GetKernels)();

@@ -34,7 +34,19 @@ struct Kernels {
   // Q8_0 / Q4_0 x Q8_0 in ggml's AVX2 vec_dot order (8 float lanes per row, hsum at the end).
   Fn q8_0_lanes = nullptr;
   Fn q4_0_lanes = nullptr;
+  // q4_0_seq on weights in the packed layout below (Args::w = packed data of the first group).
+  Fn q4_0_packed = nullptr;
 };
+
+// Packed Q4_0 layout (what llama.cpp's load-time repacking achieves, in our own form): for each group of 8
+// rows and each block, the 8 rows' fp16 scales, then 4 x 32 bytes where bytes 4r..4r+3 of vector k are
+// quant bytes 4k..4k+3 of row r. One sequential stream per group, no shuffles in the kernel.
+inline constexpr size_t kQ4_0PackedBlockBytes = 16 + 128;
+inline size_t q4_0_packed_bytes(int64_t n_rows, int64_t n_in) {
+  return size_t(n_rows / 8) * size_t(n_in / 32) * kQ4_0PackedBlockBytes;
+}
+// Packs rows [0, n_rows) (a multiple of 8) of a Q4_0 matrix into dst (q4_0_packed_bytes).
+void pack_q4_0(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in, uint8_t* dst);
 
 size_t scratch_bytes(int64_t n_in);
 // The kernels of the best target (nullptrs where this CPU has no fast path). Respects simd::enabled().

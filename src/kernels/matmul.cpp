@@ -1,5 +1,13 @@
 #include "kernels/matmul.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <thread>
+
 #include "core/error.h"
 #include "core/fp16.h"
 #include "kernels/gemm.h"
@@ -25,7 +33,59 @@ Matrix Matrix::rows(int64_t r0, int64_t n) const {
   Matrix m = *this;
   m.data = row(r0);
   m.n_out = n;
+  m.packed = packed && r0 % 8 == 0 ? packed + gemm::q4_0_packed_bytes(r0, n_in) : nullptr;
   return m;
+}
+
+void PackedWeights::pack(const std::vector<Matrix*>& matrices, const std::vector<const Matrix*>& keep_source) {
+  if (const char* e = std::getenv("HEARTH_PACK"); e && e[0] == '0') return;
+  if (!gemm::best().q4_0_packed) return;
+  std::vector<Matrix*> todo;
+  for (Matrix* m : matrices)
+    if (m && m->data && !m->packed && m->type == GgmlType::Q4_0 && m->repacked && m->n_out >= 8) todo.push_back(m);
+  std::vector<uint8_t*> dst;
+  for (Matrix* m : todo) {
+    const size_t n = gemm::q4_0_packed_bytes(m->n_out, m->n_in);
+    blocks_.emplace_back(new uint8_t[n]);
+    dst.push_back(blocks_.back().get());
+    bytes_ += n;
+  }
+  // Work items: (matrix, group range) slices of about 4 MiB, shared by all cores.
+  struct Item {
+    size_t m;
+    int64_t g0, g1;
+  };
+  std::vector<Item> items;
+  for (size_t i = 0; i < todo.size(); ++i) {
+    const int64_t groups = todo[i]->n_out / 8;
+    const int64_t per = std::max<int64_t>(1, int64_t(4 << 20) / int64_t(8 * todo[i]->row_bytes));
+    for (int64_t g = 0; g < groups; g += per) items.push_back({i, g, std::min(groups, g + per)});
+  }
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t k; (k = next.fetch_add(1)) < items.size();) {
+      const Item& it = items[k];
+      const Matrix& m = *todo[it.m];
+      gemm::pack_q4_0(m.row(it.g0 * 8), m.row_bytes, (it.g1 - it.g0) * 8, m.n_in,
+                      dst[it.m] + gemm::q4_0_packed_bytes(it.g0 * 8, m.n_in));
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 1; t < std::max(1u, std::thread::hardware_concurrency()); ++t) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  for (size_t i = 0; i < todo.size(); ++i) {
+    Matrix& m = *todo[i];
+    bool keep = false;
+    for (const Matrix* k : keep_source) keep = keep || (k->data == m.data);
+    m.packed = dst[i];
+    if (keep) continue;
+    // The file's pages of this matrix are no longer read: let the kernel drop them from our footprint.
+    const uintptr_t b = (reinterpret_cast<uintptr_t>(m.data) + page - 1) & ~(page - 1);
+    const uintptr_t e = (reinterpret_cast<uintptr_t>(m.data) + size_t(m.n_out) * m.row_bytes) & ~(page - 1);
+    if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+  }
 }
 
 ActType dot_type_of(GgmlType t, const char* what) {
@@ -52,10 +112,12 @@ void encode_acts(ActType type, const float* x, int64_t n_tok, int64_t n_in, int6
     out.block_sums.resize(size_t(n_tok * nb));
     out.block_d.resize(size_t(n_tok * nb));
   }
+  auto quantize = at.quantize;
+  if (type == ActType::Q8_0 && simd::enabled() && simd::best().quantize_q8_0) quantize = simd::best().quantize_q8_0;
   pool.parallel_for(n_tok, [&](int64_t b, int64_t e, int) {
     for (int64_t t = b; t < e; ++t) {
       uint8_t* row = out.data.data() + size_t(t) * out.row_bytes;
-      at.quantize(x + t * x_stride, row, n_in);
+      quantize(x + t * x_stride, row, n_in);
       if (type != ActType::Q8_0) continue;
       const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(row);
       for (int64_t k = 0; k < nb; ++k) {
@@ -83,6 +145,33 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
   const WeightKernels* k = weight_kernels(w.type);
   if (!k || k->act != acts.type || acts.n_in != w.n_in) throw Error("matmul: activation encoding does not match");
   const int64_t n_tok = acts.n_tok;
+  if (w.packed && acts.type == ActType::Q8_0 && gemm::best().q4_0_packed) {
+    const int64_t n_groups = w.n_out / 8, nb = w.n_in / 32;
+    pool.parallel_for(n_groups, [&](int64_t b, int64_t e, int) {
+      thread_local std::vector<uint8_t> scratch;
+      const size_t need = gemm::scratch_bytes(w.n_in);
+      if (n_tok >= 4 && scratch.size() < need) scratch.resize(need);
+      gemm::Args a;
+      a.scratch = n_tok >= 4 ? reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 31) &
+                                                         ~uintptr_t(31))
+                             : nullptr;
+      a.w = w.packed + size_t(b) * size_t(nb) * gemm::kQ4_0PackedBlockBytes;
+      a.n_rows = (e - b) * 8;
+      a.n_in = w.n_in;
+      a.acts = acts.data.data();
+      a.act_row_bytes = acts.row_bytes;
+      a.n_tok = n_tok;
+      a.act_sums = acts.block_sums.data();
+      a.act_d = acts.block_d.data();
+      a.y = y + b * 8;
+      a.y_stride = y_stride;
+      gemm::best().q4_0_packed(a);
+    });
+    const VecDotFn dot = simd::dot(w.type, n_tok >= 2 && !w.mul_mat_id, w.repacked);
+    for (int64_t o = n_groups * 8; o < w.n_out; ++o)
+      for (int64_t t = 0; t < n_tok; ++t) y[t * y_stride + o] = dot(w.row(o), acts.row(t), w.n_in);
+    return;
+  }
   if (const gemm::Fn fn = blocked_kernel(w, acts.type); fn && w.n_out >= 8) {
     const int64_t group = gemm::best().rows_per_group, n_groups = w.n_out / group;
     const int64_t rest = n_groups * group;

@@ -3,6 +3,7 @@
 // is a dot product against each encoded token row; threads split the output rows.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "gguf/reader.h"
@@ -20,6 +21,8 @@ struct Matrix {
   size_t row_bytes = 0;
   bool repacked = false;    // summed in the order of llama.cpp's repacked layout (quant.h)
   bool mul_mat_id = false;  // an expert slice: llama.cpp's expert product always sums as for one token
+  // The first n_out - n_out % 8 rows in the packed Q4_0 layout of gemm.h (set by pack_matrices), or null.
+  const uint8_t* packed = nullptr;
 
   const uint8_t* row(int64_t r) const { return data + size_t(r) * row_bytes; }
   explicit operator bool() const { return data != nullptr; }
@@ -56,6 +59,21 @@ void matmul(const Matrix& w, const float* x, int64_t n_tok, int64_t x_stride, fl
 
 // The dot type of a weight type; throws hearth::Error (naming the tensor) if hearth cannot compute with it.
 ActType dot_type_of(GgmlType t, const char* what = nullptr);
+
+// Packed copies of weights for the fast kernels (today: Q4_0 in llama.cpp's repacked summation order),
+// made once at load on all cores. The copies live as long as this object; each Matrix gets its `packed`
+// pointer. The source pages of a packed matrix are released back to the page cache (madvise) unless
+// the matrix is listed in keep_source (for example a tied embedding table still read by row lookups).
+// HEARTH_PACK=0 in the environment turns packing off.
+class PackedWeights {
+ public:
+  void pack(const std::vector<Matrix*>& matrices, const std::vector<const Matrix*>& keep_source = {});
+  size_t bytes() const { return bytes_; }
+
+ private:
+  std::vector<std::unique_ptr<uint8_t[]>> blocks_;
+  size_t bytes_ = 0;
+};
 
 // Dequantises row r of W into out[0 .. n_in).
 void dequantize_row(const Matrix& w, int64_t r, float* out);

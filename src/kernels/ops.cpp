@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/fp16.h"
+#include "kernels/simd.h"
 
 namespace hearth::kernels {
 
@@ -55,8 +56,20 @@ void gelu_inplace(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = gelu(x[i]);
 }
 
+const float* gelu_table_f32() {
+  static const std::vector<float> table = [] {
+    const uint16_t* h = gelu_table();
+    std::vector<float> t(65536);
+    for (uint32_t i = 0; i < 65536; ++i) t[i] = fp16_to_f32(h[i]);
+    return t;
+  }();
+  return table.data();
+}
+
 void geglu(const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = gelu(gate[i]) * up[i];
+  int64_t i = 0;
+  if (simd::enabled() && simd::best().geglu) i = simd::best().geglu(gelu_table_f32(), gate, up, out, n);
+  for (; i < n; ++i) out[i] = gelu(gate[i]) * up[i];
 }
 
 void rope_neox(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float base, const float* freq_factors) {

@@ -14,6 +14,8 @@ float gelu(float x);
 void gelu_inplace(float* x, int64_t n);
 // out[i] = gelu(gate[i]) * up[i]
 void geglu(const float* gate, const float* up, float* out, int64_t n);
+// gelu() of every fp16 value, as floats (65536 entries).
+const float* gelu_table_f32();
 // The exact formula in f32 (the table's source; tests and GPU-style numerics).
 float gelu_exact(float x);
 

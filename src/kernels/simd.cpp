@@ -105,12 +105,94 @@ float DotQ4_0Repacked(const void* w, const void* a, int64_t n) {
 #endif
 }
 
+// Q8_0 activation encoding. x86: ggml's AVX2 quantize_row_q8_0 (max of |x|, round-to-nearest-even of
+// x * 127/amax), bit-identical to the reference; other targets use the reference.
+void QuantizeQ8_0(const float* x, void* dst, int64_t n) {
+#ifdef HEARTH_X86_INT8
+  BlockQ8_0* y = static_cast<BlockQ8_0*>(dst);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+    __m256 v[4];
+    for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(x + 8 * j);
+    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                             _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+    __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    y[b].d = f32_to_fp16(amax / 127.f);
+    const __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.f / amax : 0.0f);
+    __m256i q[4];
+    for (int j = 0; j < 4; ++j)
+      q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const __m256i p16 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    const __m256i ordered = _mm256_permutevar8x32_epi32(p16, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs), ordered);
+  }
+#else
+  quantize_row_q8_0(x, dst, n);
+#endif
+}
+
+// F16 cache attention: q · k with k in F16, and out += w * v. Portable Highway code (every target).
+float DotF32F16(const float* q, const uint16_t* k, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const int64_t N = int64_t(hn::Lanes(df));
+  auto a0 = hn::Zero(df), a1 = hn::Zero(df);
+  const hwy::float16_t* kh = reinterpret_cast<const hwy::float16_t*>(k);
+  int64_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    a0 = hn::MulAdd(hn::LoadU(df, q + i), hn::PromoteTo(df, hn::LoadU(dh, kh + i)), a0);
+    a1 = hn::MulAdd(hn::LoadU(df, q + i + N), hn::PromoteTo(df, hn::LoadU(dh, kh + i + N)), a1);
+  }
+  for (; i + N <= n; i += N) a0 = hn::MulAdd(hn::LoadU(df, q + i), hn::PromoteTo(df, hn::LoadU(dh, kh + i)), a0);
+  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(a0, a1)));
+  for (; i < n; ++i) s += q[i] * fp16_to_f32(k[i]);
+  return s;
+}
+
+void AxpyF16(float w, const uint16_t* v, float* out, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const int64_t N = int64_t(hn::Lanes(df));
+  const auto vw = hn::Set(df, w);
+  const hwy::float16_t* vh = reinterpret_cast<const hwy::float16_t*>(v);
+  int64_t i = 0;
+  for (; i + N <= n; i += N)
+    hn::StoreU(hn::MulAdd(vw, hn::PromoteTo(df, hn::LoadU(dh, vh + i)), hn::LoadU(df, out + i)), df, out + i);
+  for (; i < n; ++i) out[i] += w * fp16_to_f32(v[i]);
+}
+
+#ifdef HEARTH_X86_INT8
+// gelu(x) = table[fp16(x)] (F16C rounds to nearest even, as f32_to_fp16), 0 below -10, x above 10.
+int64_t Geglu(const float* table, const float* gate, const float* up, float* out, int64_t n) {
+  int64_t i = 0;
+  const __m256 lo = _mm256_set1_ps(-10.0f), hi = _mm256_set1_ps(10.0f);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(gate + i);
+    const __m256i h = _mm256_cvtepu16_epi32(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+    __m256 g = _mm256_i32gather_ps(table, h, 4);
+    g = _mm256_blendv_ps(g, x, _mm256_cmp_ps(x, hi, _CMP_GE_OQ));
+    g = _mm256_blendv_ps(g, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LE_OQ));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(g, _mm256_loadu_ps(up + i)));
+  }
+  return i;
+}
+#endif
+
 Kernels GetKernels() {
   Kernels k;
   k.target = hwy::TargetName(HWY_TARGET);
   k.dot_q4_0 = DotQ4_0;
   k.dot_q4_0_repacked = DotQ4_0Repacked;
   k.dot_q8_0 = DotQ8_0;
+  k.quantize_q8_0 = QuantizeQ8_0;
+  k.dot_f32_f16 = DotF32F16;
+  k.axpy_f16 = AxpyF16;
+#ifdef HEARTH_X86_INT8
+  k.geglu = Geglu;
+#endif
   return k;
 }
 

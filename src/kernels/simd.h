@@ -19,6 +19,11 @@ struct Kernels {
   VecDotFn dot_q4_k = nullptr;   // Q4_K x Q8_K
   VecDotFn dot_q5_k = nullptr;   // Q5_K x Q8_K
   VecDotFn dot_q6_k = nullptr;   // Q6_K x Q8_K
+  void (*quantize_q8_0)(const float* x, void* dst, int64_t n) = nullptr;  // bit-identical to the reference
+  float (*dot_f32_f16)(const float* q, const uint16_t* k, int64_t n) = nullptr;  // F16 KV cache: q . k
+  void (*axpy_f16)(float w, const uint16_t* v, float* out, int64_t n) = nullptr;  // out += w * v
+  // out = gelu(gate) * up through the fp16 table, as ops.h geglu; returns how many elements it did.
+  int64_t (*geglu)(const float* table, const float* gate, const float* up, float* out, int64_t n) = nullptr;
 };
 
 // The best target this CPU supports (computed once).

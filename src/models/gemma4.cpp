@@ -225,6 +225,13 @@ class Gemma4 final : public Model {
       }
       if (f.find_tensor(b + "layer_output_scale.weight")) y.out_scale = vec(b + "layer_output_scale.weight", 1)[0];
     }
+    // Fast-kernel copies of the weights that have a packed layout (Q4_0); the embedding table stays
+    // readable by row for token lookups even when the LM head is tied to it.
+    std::vector<Matrix*> ms = {&lm_head_, &ple_proj_};
+    for (Layer& y : layers_)
+      for (Matrix* m : {&y.wq, &y.wk, &y.wv, &y.wo, &y.gate, &y.up, &y.down, &y.router, &y.inp_gate, &y.proj})
+        ms.push_back(m);
+    packed_.pack(ms, {&tok_embd_});
   }
 
   const ModelInfo& info() const override { return info_; }
@@ -288,6 +295,7 @@ class Gemma4 final : public Model {
   Gemma4Hparams hp_;
   ModelInfo info_;
   Matrix tok_embd_, lm_head_, ple_tok_, ple_proj_;
+  kernels::PackedWeights packed_;
   std::vector<float> output_norm_, rope_freqs_, ple_proj_norm_;
   std::vector<Layer> layers_;
 
