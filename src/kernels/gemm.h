@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 namespace hearth::kernels::gemm {
 
@@ -51,5 +52,7 @@ void pack_q4_0(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in,
 size_t scratch_bytes(int64_t n_in);
 // The kernels of the best target (nullptrs where this CPU has no fast path). Respects simd::enabled().
 const Kernels& best();
+// Calls fn with the kernels of every target compiled in and supported by this CPU (tests, benchmarks).
+void for_each_target(const std::function<void(const Kernels&)>& fn);
 
 }  // namespace hearth::kernels::gemm

@@ -1,0 +1,198 @@
+// The blocked matrix kernels and the other SIMD helpers against the scalar references, bit for bit, on
+// every dispatch target this CPU runs: random weights, several shapes and token counts (1 = decode,
+// >= 4 = prefill tiles, and the leftovers), packed and unpacked layouts, and row counts that are not a
+// multiple of the group size.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/fp16.h"
+#include "gguf/quantize.h"
+#include "kernels/gemm.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "kernels/quant.h"
+#include "kernels/simd.h"
+
+namespace {
+
+using hearth::gguf::GgmlType;
+using namespace hearth::kernels;
+
+std::vector<float> randn(size_t n, std::mt19937& rng, float scale = 1.0f) {
+  std::normal_distribution<float> nd(0.0f, scale);
+  std::vector<float> x(n);
+  for (float& v : x) v = nd(rng);
+  return x;
+}
+
+std::vector<uint8_t> weights(GgmlType t, int64_t rows, int64_t n_in, std::mt19937& rng) {
+  const size_t rb = hearth::gguf::row_bytes(t, n_in);
+  std::vector<uint8_t> w(rb * size_t(rows));
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto x = randn(size_t(n_in), rng, 0.05f * float(1 + r % 7));
+    hearth::gguf::encode_row(t, x.data(), n_in, w.data() + size_t(r) * rb);
+  }
+  return w;
+}
+
+struct Problem {
+  int64_t rows, n_in, n_tok;
+};
+
+// Reference: every output is the scalar reference dot in the order the kernel promises.
+std::vector<float> reference(VecDotFn dot, const std::vector<uint8_t>& w, size_t rb, const EncodedActs& acts,
+                             int64_t rows) {
+  std::vector<float> y(size_t(rows * acts.n_tok));
+  for (int64_t t = 0; t < acts.n_tok; ++t)
+    for (int64_t r = 0; r < rows; ++r) y[size_t(t * rows + r)] = dot(w.data() + size_t(r) * rb, acts.row(t), acts.n_in);
+  return y;
+}
+
+TEST(Gemm, BlockedKernelsAreBitIdenticalToTheReferences) {
+  std::mt19937 rng(7);
+  ThreadPool pool(1);
+  const Problem problems[] = {{8, 32, 1}, {16, 256, 1}, {24, 1536, 3}, {8, 256, 4}, {16, 512, 9}, {32, 64, 17}};
+  int targets = 0;
+  gemm::for_each_target([&](const gemm::Kernels& k) {
+    if (!k.q4_0_seq) return;  // no fast path on this target
+    ++targets;
+    for (const Problem& p : problems) {
+      const auto x = randn(size_t(p.n_in * p.n_tok), rng, 2.0f);
+      EncodedActs acts;
+      encode_acts(ActType::Q8_0, x.data(), p.n_tok, p.n_in, p.n_in, acts, pool);
+      std::vector<uint8_t> scratch(gemm::scratch_bytes(p.n_in) + 32);
+      auto run = [&](gemm::Fn fn, const std::vector<uint8_t>& w, size_t rb, bool with_scratch) {
+        std::vector<float> y(size_t(p.rows * p.n_tok), -1.0f);
+        gemm::Args a;
+        a.w = w.data();
+        a.w_row_bytes = rb;
+        a.n_rows = p.rows;
+        a.n_in = p.n_in;
+        a.acts = acts.data.data();
+        a.act_row_bytes = acts.row_bytes;
+        a.n_tok = p.n_tok;
+        a.act_sums = acts.block_sums.data();
+        a.act_d = acts.block_d.data();
+        a.y = y.data();
+        a.y_stride = p.rows;
+        a.scratch = with_scratch ? reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 31) &
+                                                              ~uintptr_t(31))
+                                 : nullptr;
+        fn(a);
+        return y;
+      };
+      const std::string what = std::string(k.target) + " rows " + std::to_string(p.rows) + " n_in " +
+                               std::to_string(p.n_in) + " tokens " + std::to_string(p.n_tok);
+      const auto w4 = weights(GgmlType::Q4_0, p.rows, p.n_in, rng);
+      const auto w8 = weights(GgmlType::Q8_0, p.rows, p.n_in, rng);
+      const size_t rb4 = hearth::gguf::row_bytes(GgmlType::Q4_0, p.n_in), rb8 = hearth::gguf::row_bytes(GgmlType::Q8_0, p.n_in);
+      const auto* r4 = weight_kernels(GgmlType::Q4_0);
+      const auto* r8 = weight_kernels(GgmlType::Q8_0);
+      const auto want_seq = reference(r4->dot_repacked, w4, rb4, acts, p.rows);
+      EXPECT_EQ(run(k.q4_0_seq, w4, rb4, true), want_seq) << "q4_0_seq " << what;
+      EXPECT_EQ(run(k.q4_0_lanes, w4, rb4, true), reference(r4->dot, w4, rb4, acts, p.rows)) << "q4_0_lanes " << what;
+      EXPECT_EQ(run(k.q8_0_lanes, w8, rb8, true), reference(r8->dot, w8, rb8, acts, p.rows)) << "q8_0_lanes " << what;
+      std::vector<uint8_t> packed(gemm::q4_0_packed_bytes(p.rows, p.n_in));
+      gemm::pack_q4_0(w4.data(), rb4, p.rows, p.n_in, packed.data());
+      EXPECT_EQ(run(k.q4_0_packed, packed, 0, true), want_seq) << "q4_0_packed (prefill) " << what;
+      EXPECT_EQ(run(k.q4_0_packed, packed, 0, false), want_seq) << "q4_0_packed (no scratch) " << what;
+    }
+  });
+#if defined(__x86_64__)
+  EXPECT_GT(targets, 0) << "no x86 target with the blocked kernels ran";
+#endif
+}
+
+// Through matmul: packed weights (PackedWeights) and plain ones give the same bits, with a row count that
+// leaves a tail of 5 rows outside the groups of 8, on one and two threads.
+TEST(Gemm, MatmulWithPackedWeightsAndARowTail) {
+  std::mt19937 rng(11);
+  const int64_t n_in = 512, rows = 29;
+  const auto w = weights(GgmlType::Q4_0, rows, n_in, rng);
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    for (int64_t n_tok : {1, 6}) {
+      const auto x = randn(size_t(n_in * n_tok), rng);
+      Matrix plain;
+      plain.type = GgmlType::Q4_0;
+      plain.data = w.data();
+      plain.n_in = n_in;
+      plain.n_out = 24;  // repacked order needs a multiple of 8 rows in llama.cpp; use 24 of them
+      plain.row_bytes = hearth::gguf::row_bytes(GgmlType::Q4_0, n_in);
+      plain.repacked = true;
+      Matrix packed = plain;
+      PackedWeights store;
+      std::vector<uint8_t> copy = w;  // PackedWeights may release the source pages; give it its own copy
+      packed.data = copy.data();
+      store.pack({&packed}, {&packed});
+      EncodedActs scratch;
+      std::vector<float> y1(size_t(24 * n_tok)), y2(size_t(24 * n_tok)), y3(size_t(24 * n_tok));
+      simd::set_enabled(false);
+      matmul(plain, x.data(), n_tok, n_in, y1.data(), 24, pool, scratch);
+      simd::set_enabled(true);
+      matmul(plain, x.data(), n_tok, n_in, y2.data(), 24, pool, scratch);
+      matmul(packed, x.data(), n_tok, n_in, y3.data(), 24, pool, scratch);
+      EXPECT_EQ(y1, y2) << threads << " threads, " << n_tok << " tokens (blocked)";
+      EXPECT_EQ(y1, y3) << threads << " threads, " << n_tok << " tokens (packed)";
+      // Q8_0 with a tail of rows outside the groups.
+      const auto w8 = weights(GgmlType::Q8_0, rows, n_in, rng);
+      Matrix m8 = plain;
+      m8.type = GgmlType::Q8_0;
+      m8.data = w8.data();
+      m8.n_out = rows;
+      m8.row_bytes = hearth::gguf::row_bytes(GgmlType::Q8_0, n_in);
+      m8.repacked = false;
+      std::vector<float> z1(size_t(rows * n_tok)), z2(size_t(rows * n_tok));
+      simd::set_enabled(false);
+      matmul(m8, x.data(), n_tok, n_in, z1.data(), rows, pool, scratch);
+      simd::set_enabled(true);
+      matmul(m8, x.data(), n_tok, n_in, z2.data(), rows, pool, scratch);
+      EXPECT_EQ(z1, z2) << "Q8_0 " << threads << " threads, " << n_tok << " tokens";
+    }
+  }
+}
+
+TEST(Gemm, SimdHelpersMatchTheirReferences) {
+  std::mt19937 rng(3);
+  int targets = 0;
+  simd::for_each_target([&](const simd::Kernels& k) {
+    ++targets;
+    if (k.quantize_q8_0) {
+      auto x = randn(32 * 40, rng, 3.0f);
+      for (int j = 0; j < 32; ++j) x[size_t(j)] = 0.0f;  // an all-zero block
+      x[40] = 0.5f;
+      std::vector<uint8_t> a(act_row_bytes(ActType::Q8_0, 32 * 40)), b(a.size());
+      quantize_row_q8_0(x.data(), a.data(), 32 * 40);
+      k.quantize_q8_0(x.data(), b.data(), 32 * 40);
+      EXPECT_EQ(a, b) << k.target;
+    }
+    if (k.geglu) {
+      auto g = randn(1003, rng, 6.0f), u = randn(1003, rng);
+      g[0] = -10.0f, g[1] = 10.0f, g[2] = -30.0f, g[3] = 25.0f, g[4] = 9.99f;
+      std::vector<float> out(1003, 0.0f);
+      const int64_t done = k.geglu(gelu_table_f32(), g.data(), u.data(), out.data(), 1003);
+      EXPECT_GE(done, 1000);
+      for (int64_t i = 0; i < done; ++i) EXPECT_EQ(out[size_t(i)], gelu(g[size_t(i)]) * u[size_t(i)]) << i << " " << k.target;
+    }
+    if (k.dot_f32_f16 && k.axpy_f16) {
+      for (int n : {1, 7, 64, 256, 259}) {
+        const auto q = randn(size_t(n), rng);
+        std::vector<uint16_t> h(static_cast<size_t>(n));
+        for (auto& v : h) v = hearth::f32_to_fp16(randn(1, rng)[0]);
+        double want = 0;
+        for (int i = 0; i < n; ++i) want += double(q[size_t(i)]) * hearth::fp16_to_f32(h[size_t(i)]);
+        EXPECT_NEAR(k.dot_f32_f16(q.data(), h.data(), n), want, 1e-4 * std::sqrt(double(n))) << k.target << " n " << n;
+        std::vector<float> out(size_t(n), 1.0f);
+        k.axpy_f16(0.5f, h.data(), out.data(), n);
+        for (int i = 0; i < n; ++i) EXPECT_FLOAT_EQ(out[size_t(i)], 1.0f + 0.5f * hearth::fp16_to_f32(h[size_t(i)]));
+      }
+    }
+  });
+  EXPECT_GT(targets, 0);
+}
+
+}  // namespace
