@@ -166,7 +166,7 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
       a.y = y + b * 8;
       a.y_stride = y_stride;
       gemm::best().q4_0_packed(a);
-    });
+    }, 1, 8 * w.n_in * n_tok);
     const VecDotFn dot = simd::dot(w.type, n_tok >= 2 && !w.mul_mat_id, w.repacked);
     for (int64_t o = n_groups * 8; o < w.n_out; ++o)
       for (int64_t t = 0; t < n_tok; ++t) y[t * y_stride + o] = dot(w.row(o), acts.row(t), w.n_in);
@@ -193,7 +193,7 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
       a.y_stride = y_stride;
       a.scratch = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 31) & ~uintptr_t(31));
       fn(a);
-    });
+    }, 1, group * w.n_in * n_tok);
     if (rest == w.n_out) return;
     const VecDotFn dot = simd::dot(w.type, n_tok >= 2 && !w.mul_mat_id, w.repacked);
     for (int64_t o = rest; o < w.n_out; ++o)
@@ -209,7 +209,7 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
           for (int64_t t = 0; t < n_tok; ++t) y[t * y_stride + o] = dot(wr, acts.row(t), w.n_in);
         }
       },
-      16);
+      16, w.n_in * n_tok);
 }
 
 void matmul(const Matrix& w, const float* x, int64_t n_tok, int64_t x_stride, float* y, int64_t y_stride,

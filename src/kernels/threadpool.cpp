@@ -75,11 +75,12 @@ void ThreadPool::dispatch(const std::function<void(int)>& job) {
 
 void ThreadPool::run_on_all(const std::function<void(int)>& fn) { dispatch(fn); }
 
-void ThreadPool::parallel_for(int64_t n, const RangeFn& fn, int64_t grain) {
+void ThreadPool::parallel_for(int64_t n, const RangeFn& fn, int64_t grain, int64_t cost_per_item) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
   const int64_t units = (n + grain - 1) / grain;
-  const int t = int(std::min<int64_t>(n_threads_, units));
+  int t = int(std::min<int64_t>(n_threads_, units));
+  if (cost_per_item > 0) t = int(std::min<int64_t>(t, std::max<int64_t>(1, n * cost_per_item / kMinWorkPerThread)));
   if (t <= 1) {
     fn(0, n, 0);
     return;

@@ -24,7 +24,10 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
   // Splits [0, n) into size() contiguous chunks (multiples of `grain` except the last) and runs them.
-  void parallel_for(int64_t n, const RangeFn& fn, int64_t grain = 1);
+  // cost_per_item (rough multiply-adds per item, 0 = unknown): when known, only as many threads take part
+  // as have at least kMinWorkPerThread of it each, so small jobs (tiny models) skip the hand-off.
+  void parallel_for(int64_t n, const RangeFn& fn, int64_t grain = 1, int64_t cost_per_item = 0);
+  static constexpr int64_t kMinWorkPerThread = int64_t(1) << 16;
   // Runs fn(thread_index) once on every thread.
   void run_on_all(const std::function<void(int thread)>& fn);
 

@@ -423,7 +423,7 @@ void Gemma4::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCache
     dbg_.dump("ffn_up", l, u_.data(), size_t(T) * size_t(ff));
     pool.parallel_for(int64_t(T) * ff, [&](int64_t b, int64_t e, int) {
       kernels::geglu(g_.data() + b, u_.data() + b, g_.data() + b, e - b);
-    }, 256);
+    }, 256, 4);
     dbg_.dump("ffn_geglu", l, g_.data(), size_t(T) * size_t(ff));
     kernels::matmul(y.down, g_.data(), T, ff, f_.data(), d, pool, acts_);
     dbg_.dump("ffn_out", l, f_.data(), Td);
@@ -479,7 +479,7 @@ void Gemma4::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCache
   if (h.softcap > 0.0f) {
     pool.parallel_for(int64_t(R) * h.n_vocab, [&](int64_t b, int64_t e, int) {
       kernels::softcap(logits + b, e - b, h.softcap);
-    }, 4096);
+    }, 4096, 20);
   }
   dbg_.dump("result_output", -1, logits, size_t(R) * size_t(h.n_vocab));
   out_row += R;
@@ -569,7 +569,7 @@ void Gemma4::attention_block(int l, const Batch& batch, size_t begin, int T, KvC
       kernels::attend_head(q_.data() + size_t(t) * size_t(qw) + size_t(hh) * size_t(hd), hh / group, hd, view, lo,
                            pos, attn_.data() + size_t(t) * size_t(qw) + size_t(hh) * size_t(hd), sc, T > 1);
     }
-  });
+  }, 1, int64_t(max_span) * hd * 2);
 }
 
 // §4.5 MoE: softmax router over rmsnorm(x)/sqrt(d)·scale, top-k, renormalise; each selected expert's
