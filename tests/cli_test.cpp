@@ -99,4 +99,40 @@ TEST(Cli, GenerateStreamsTextAndReportsSpeed) {
   EXPECT_EQ(tokens(r.output), tokens(r2.output));
 }
 
+TEST(Cli, BenchWritesLlamaBenchRows) {
+  const std::string m = testdata("models/tiny-gemma4-dense-q4_0.gguf");
+  HEARTH_REQUIRE_FILE(m);
+  auto r = run_command(hearth() + " bench -m " + m + " -p 16 -n 4 -t 1,2 -r 2 -o json 2>/dev/null");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto rows = nlohmann::json::parse(r.output);
+  ASSERT_EQ(rows.size(), 4u);  // pp16 and tg4 at 1 and 2 threads
+  EXPECT_EQ(rows[0]["n_threads"], 1);
+  EXPECT_EQ(rows[0]["n_prompt"], 16);
+  EXPECT_EQ(rows[1]["n_gen"], 4);
+  EXPECT_EQ(rows[3]["n_threads"], 2);
+  for (const auto& row : rows) {
+    EXPECT_EQ(row["samples_ts"].size(), 2u);
+    EXPECT_GT(row["avg_ts"].get<double>(), 0.0);
+    EXPECT_TRUE(row.contains("model_filename") && row.contains("stddev_ts"));
+  }
+  auto md = run_command(hearth() + " bench -m " + m + " -p 8 -n 2 -t 1 -r 1");
+  ASSERT_EQ(md.status, 0) << md.output;
+  EXPECT_NE(md.output.find("| pp8 |"), std::string::npos) << md.output;
+  EXPECT_NE(md.output.find("| tg2 |"), std::string::npos) << md.output;
+  auto bad = run_command(hearth() + " bench -m " + m + " -t 0");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("thread count"), std::string::npos) << bad.output;
+}
+
+TEST(Cli, TokenizeMatchesTheVocabularyGoldens) {
+  const std::string v = testdata("vocab/ggml-vocab-gemma-4.gguf");
+  HEARTH_REQUIRE_FILE(v);
+  auto r = run_command(hearth() + " tokenize -m " + v + " --json --special '<|turn>user\nHi<turn|>'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  std::vector<int> ids;
+  for (const auto& e : j) ids.push_back(e["id"]);
+  EXPECT_EQ(ids, (std::vector<int>{2, 105, 2364, 107, 10979, 106}));
+}
+
 }  // namespace
