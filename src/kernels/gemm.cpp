@@ -105,8 +105,24 @@ HWY_INLINE void q4_0_seq_tile(const uint8_t* pk, int64_t nb, const Args& a, int6
     for (int t = 0; t < NT; ++t) {
       const int64_t tok = t0 + t;
       const uint8_t* q = a.acts + size_t(tok) * a.act_row_bytes + size_t(b) * 34 + 2;
-      __m256i isum = _mm256_setzero_si256();
-      for (int k = 0; k < 8; ++k) isum = dot_u8s8(isum, w[k], load32_bcast(q + 4 * k));
+      // Independent partial sums (exact integers): a single chain of eight vpdpbusd would be latency-bound.
+      __m256i isum;
+      if (NT == 1) {
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        __m256i s2 = _mm256_setzero_si256(), s3 = _mm256_setzero_si256();
+        s0 = dot_u8s8(s0, w[0], load32_bcast(q + 0));
+        s1 = dot_u8s8(s1, w[1], load32_bcast(q + 4));
+        s2 = dot_u8s8(s2, w[2], load32_bcast(q + 8));
+        s3 = dot_u8s8(s3, w[3], load32_bcast(q + 12));
+        s0 = dot_u8s8(s0, w[4], load32_bcast(q + 16));
+        s1 = dot_u8s8(s1, w[5], load32_bcast(q + 20));
+        s2 = dot_u8s8(s2, w[6], load32_bcast(q + 24));
+        s3 = dot_u8s8(s3, w[7], load32_bcast(q + 28));
+        isum = _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3));
+      } else {  // several tokens already give independent chains
+        isum = _mm256_setzero_si256();
+        for (int k = 0; k < 8; ++k) isum = dot_u8s8(isum, w[k], load32_bcast(q + 4 * k));
+      }
       isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * a.act_sums[tok * nb + b]));
       const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a.act_d[tok * nb + b]));
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
@@ -269,10 +285,23 @@ HWY_INLINE void packed_tile(const uint8_t* grp, int64_t nb, const Args& a, int64
     for (int t = 0; t < NT; ++t) {
       const int64_t tok = t0 + t;
       const uint8_t* q = a.acts + size_t(tok) * a.act_row_bytes + size_t(b) * 34 + 2;
-      __m256i isum = _mm256_setzero_si256();
-      for (int k = 0; k < 4; ++k) {
-        isum = dot_u8s8(isum, w[k], load32_bcast(q + 4 * k));
-        isum = dot_u8s8(isum, w[k + 4], load32_bcast(q + 16 + 4 * k));
+      // Independent partial sums (exact integers): a single chain of eight vpdpbusd would be latency-bound.
+      __m256i isum;
+      if (NT == 1) {
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        __m256i s2 = _mm256_setzero_si256(), s3 = _mm256_setzero_si256();
+        s0 = dot_u8s8(s0, w[0], load32_bcast(q + 0));
+        s1 = dot_u8s8(s1, w[1], load32_bcast(q + 4));
+        s2 = dot_u8s8(s2, w[2], load32_bcast(q + 8));
+        s3 = dot_u8s8(s3, w[3], load32_bcast(q + 12));
+        s0 = dot_u8s8(s0, w[4], load32_bcast(q + 16));
+        s1 = dot_u8s8(s1, w[5], load32_bcast(q + 20));
+        s2 = dot_u8s8(s2, w[6], load32_bcast(q + 24));
+        s3 = dot_u8s8(s3, w[7], load32_bcast(q + 28));
+        isum = _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3));
+      } else {  // several tokens already give independent chains
+        isum = _mm256_setzero_si256();
+        for (int k = 0; k < 8; ++k) isum = dot_u8s8(isum, w[k], load32_bcast(q + 4 * k));
       }
       isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * a.act_sums[tok * nb + b]));
       const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a.act_d[tok * nb + b]));

@@ -561,7 +561,8 @@ void Gemma4::attention_block(int l, const Batch& batch, size_t begin, int T, KvC
   pool.parallel_for(int64_t(T) * H, [&](int64_t b, int64_t e, int thread) {
     float* sc = scores_.data() + size_t(thread) * size_t(max_span);
     for (int64_t i = b; i < e; ++i) {
-      const int t = int(i / H), hh = int(i % H);
+      // Head-major order: each thread gets whole heads over all tokens, so causal spans balance out.
+      const int t = int(i % T), hh = int(i / T);
       const size_t bi = begin + size_t(t);
       const int32_t pos = batch.pos[bi];
       const int32_t lo = swa ? std::max<int32_t>(0, pos - h.window + 1) : 0;

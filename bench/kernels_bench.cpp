@@ -1,0 +1,78 @@
+// Micro-benchmarks of the matrix kernels on E2B-sized matrices: decode (one token; reported as GB/s of
+// weights streamed) and prefill (512 tokens; reported as GFLOP/s, 2 flops per multiply-add).
+//   build/bench/kernels_bench [--benchmark_filter=Decode]
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "gguf/quantize.h"
+#include "kernels/matmul.h"
+#include "kernels/threadpool.h"
+
+namespace {
+
+using hearth::gguf::GgmlType;
+using namespace hearth::kernels;
+
+struct Fixture {
+  std::vector<uint8_t> w;
+  Matrix m;
+  PackedWeights packed;
+  std::vector<float> x, y;
+  Fixture(GgmlType t, int64_t n_in, int64_t n_out, int64_t n_tok, bool pack) {
+    std::mt19937 rng(1);
+    std::normal_distribution<float> nd(0.0f, 0.05f);
+    const size_t rb = hearth::gguf::row_bytes(t, n_in);
+    w.resize(rb * size_t(n_out));
+    std::vector<float> row(static_cast<size_t>(n_in));
+    for (int64_t r = 0; r < n_out; ++r) {
+      for (float& v : row) v = nd(rng);
+      hearth::gguf::encode_row(t, row.data(), n_in, w.data() + size_t(r) * rb);
+    }
+    m.type = t;
+    m.data = w.data();
+    m.n_in = n_in;
+    m.n_out = n_out;
+    m.row_bytes = rb;
+    m.repacked = repacked_by_llama(t, n_out);
+    if (pack) packed.pack({&m}, {&m});
+    x.resize(size_t(n_in * n_tok));
+    for (float& v : x) v = nd(rng) * 20.0f;
+    y.resize(size_t(n_out * n_tok));
+  }
+};
+
+void run(benchmark::State& st, GgmlType t, int64_t n_in, int64_t n_out, int64_t n_tok, bool pack) {
+  Fixture f(t, n_in, n_out, n_tok, pack);
+  ThreadPool pool(int(st.range(0)));
+  EncodedActs scratch;
+  for (auto _ : st) {
+    matmul(f.m, f.x.data(), n_tok, n_in, f.y.data(), n_out, pool, scratch);
+    benchmark::DoNotOptimize(f.y.data());
+  }
+  const double iters = double(st.iterations());
+  if (n_tok == 1)
+    st.counters["GB/s"] = benchmark::Counter(iters * double(f.w.size()) / 1e9, benchmark::Counter::kIsRate);
+  else
+    st.counters["GFLOP/s"] = benchmark::Counter(iters * 2.0 * double(n_in * n_out * n_tok) / 1e9, benchmark::Counter::kIsRate);
+}
+
+// E2B's largest projections: the FFN gate/up (1536 -> 6144) and down (6144 -> 1536).
+void DecodeQ4_0Packed(benchmark::State& st) { run(st, GgmlType::Q4_0, 1536, 6144, 1, true); }
+void DecodeQ4_0(benchmark::State& st) { run(st, GgmlType::Q4_0, 1536, 6144, 1, false); }
+void DecodeQ8_0(benchmark::State& st) { run(st, GgmlType::Q8_0, 1536, 6144, 1, false); }
+void DecodeQ4_0Down(benchmark::State& st) { run(st, GgmlType::Q4_0, 6144, 1536, 1, true); }
+void PrefillQ4_0Packed(benchmark::State& st) { run(st, GgmlType::Q4_0, 1536, 6144, 512, true); }
+void PrefillQ8_0(benchmark::State& st) { run(st, GgmlType::Q8_0, 1536, 6144, 512, false); }
+
+BENCHMARK(DecodeQ4_0Packed)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(DecodeQ4_0)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(DecodeQ8_0)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(DecodeQ4_0Down)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(PrefillQ4_0Packed)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(PrefillQ8_0)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
