@@ -10,6 +10,7 @@
 // Must come after foreach_target.h.
 #include "hwy/highway.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -88,7 +89,8 @@ HWY_INLINE void transpose8(const __m256i in[8], __m256i out[8]) {
 }
 
 constexpr size_t kPackedBlock = 8 * 32 + 8 * 4;
-constexpr size_t kQ4PackedBlock = kQ4_0PackedBlockBytes;  // 8 interleaved quant vectors + 8 row scales
+constexpr size_t kQ4PackedBlock = kQ4_0PackedBlockBytes;
+constexpr int64_t kGroupsPerPass = 4;  // 8 interleaved quant vectors + 8 row scales
 
 // Q4_0 x Q8_0, llama.cpp's repacked order: per row and token, acc = fma(block_isum, dw * da, acc).
 // Eight rows at a time: their blocks are unpacked once into "lane = row" form (vector k holds bytes
@@ -254,10 +256,14 @@ HWY_INLINE void lanes_row(const Args& a, int64_t r, int64_t t0, int64_t nb) {
 template <bool kQ4>
 void Lanes(const Args& a) {
   const int64_t nb = a.n_in / 32;
-  for (int64_t r = 0; r < a.n_rows; ++r) {
+  // Rows in passes of 16: a tile of four tokens' activations stays in L1 while it meets all of them.
+  for (int64_t r0 = 0; r0 < a.n_rows; r0 += 16) {
+    const int64_t r1 = std::min<int64_t>(a.n_rows, r0 + 16);
     int64_t t0 = 0;
-    for (; t0 + 4 <= a.n_tok; t0 += 4) lanes_row<kQ4, 4>(a, r, t0, nb);
-    for (; t0 < a.n_tok; ++t0) lanes_row<kQ4, 1>(a, r, t0, nb);
+    for (; t0 + 4 <= a.n_tok; t0 += 4)
+      for (int64_t r = r0; r < r1; ++r) lanes_row<kQ4, 4>(a, r, t0, nb);
+    for (; t0 < a.n_tok; ++t0)
+      for (int64_t r = r0; r < r1; ++r) lanes_row<kQ4, 1>(a, r, t0, nb);
   }
 }
 void Q8_0Lanes(const Args& a) { Lanes<false>(a); }
@@ -316,23 +322,33 @@ void Q4_0Packed(const Args& a) {
   for (int64_t g = 0; g < a.n_rows; g += 8) {
     const uint8_t* grp = a.w + size_t(g / 8) * size_t(nb) * kQ4PackedBlock;
     if (a.n_tok >= 4 && a.scratch) {
-      // Prefill: unpack the group once into L1 (the layout of Q4_0Seq) and run all tokens over it.
+      // Prefill: unpack up to kGroupsPerPass groups into scratch (the layout of Q4_0Seq), then run every
+      // token tile over all of them, so each tile's activations are loaded once per pass, not per group.
+      const int64_t ng = std::min<int64_t>(kGroupsPerPass, (a.n_rows - g) / 8);
       const __m256i m = _mm256_set1_epi8(0x0F);
-      for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t* blk = grp + size_t(b) * kQ4PackedBlock;
-        uint8_t* dst = a.scratch + size_t(b) * kPackedBlock;
-        for (int k = 0; k < 4; ++k) {
-          const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * k));
-          _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 32 * k), _mm256_and_si256(p, m));
-          _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 32 * (k + 4)),
-                             _mm256_and_si256(_mm256_srli_epi16(p, 4), m));
+      for (int64_t j = 0; j < ng; ++j) {
+        const uint8_t* gp = grp + size_t(j) * size_t(nb) * kQ4PackedBlock;
+        for (int64_t b = 0; b < nb; ++b) {
+          const uint8_t* blk = gp + size_t(b) * kQ4PackedBlock;
+          uint8_t* dst = a.scratch + (size_t(j) * size_t(nb) + size_t(b)) * kPackedBlock;
+          for (int k = 0; k < 4; ++k) {
+            const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * k));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 32 * k), _mm256_and_si256(p, m));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 32 * (k + 4)),
+                               _mm256_and_si256(_mm256_srli_epi16(p, 4), m));
+          }
+          _mm256_store_ps(reinterpret_cast<float*>(dst + 256),
+                          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk))));
         }
-        _mm256_store_ps(reinterpret_cast<float*>(dst + 256),
-                        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk))));
       }
       int64_t t0 = 0;
-      for (; t0 + 4 <= a.n_tok; t0 += 4) q4_0_seq_tile<4>(a.scratch, nb, a, t0, g);
-      for (; t0 < a.n_tok; ++t0) q4_0_seq_tile<1>(a.scratch, nb, a, t0, g);
+      for (; t0 + 4 <= a.n_tok; t0 += 4)
+        for (int64_t j = 0; j < ng; ++j)
+          q4_0_seq_tile<4>(a.scratch + size_t(j) * size_t(nb) * kPackedBlock, nb, a, t0, g + 8 * j);
+      for (; t0 < a.n_tok; ++t0)
+        for (int64_t j = 0; j < ng; ++j)
+          q4_0_seq_tile<1>(a.scratch + size_t(j) * size_t(nb) * kPackedBlock, nb, a, t0, g + 8 * j);
+      g += 8 * (ng - 1);  // the loop adds the last 8
       continue;
     }
     int64_t t0 = 0;
@@ -376,7 +392,7 @@ void pack_q4_0(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in,
       }
 }
 
-size_t scratch_bytes(int64_t n_in) { return size_t(n_in / 32) * (8 * 32 + 8 * 4) + 64; }  // >= 8 Q4_0/Q8_0 rows
+size_t scratch_bytes(int64_t n_in) { return 4 * size_t(n_in / 32) * (8 * 32 + 8 * 4) + 64; }  // >= 8 Q4_0/Q8_0 rows
 
 void for_each_target(const std::function<void(const Kernels&)>& fn) {
   for (uint32_t target : hwy::SupportedAndGeneratedTargets()) {
