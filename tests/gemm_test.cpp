@@ -12,6 +12,7 @@
 #include "core/fp16.h"
 #include "gguf/quantize.h"
 #include "kernels/gemm.h"
+#include "kernels/ggml_order.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/quant.h"
@@ -193,6 +194,34 @@ TEST(Gemm, SimdHelpersMatchTheirReferences) {
     }
   });
   EXPECT_GT(targets, 0);
+}
+
+// F32/F16 weights: the SIMD versions of ggml's vec_dot and tinyBLAS orders give the references' bits, at
+// both lane widths (8: AVX2 machines, 16: AVX-512 machines), on every target.
+TEST(Gemm, FloatOrdersAreBitIdenticalAtBothLaneWidths) {
+  std::mt19937 rng(5);
+  const ggml::Profile saved = ggml::profile();
+  int checked = 0;
+  simd::for_each_target([&](const simd::Kernels& k) {
+    for (int wi = 0; wi < 2; ++wi) {
+      ggml::set_profile({wi ? 16 : 8, false});
+      for (int64_t n : {8, 16, 40, 64, 100, 256, 1536}) {
+        const auto x = randn(size_t(n), rng), y = randn(size_t(n), rng);
+        std::vector<uint16_t> xh(x.size()), yh(y.size());
+        for (size_t i = 0; i < x.size(); ++i) xh[i] = hearth::f32_to_fp16(x[i]), yh[i] = hearth::f32_to_fp16(y[i]);
+        const auto* f32 = weight_kernels(GgmlType::F32);
+        const auto* f16 = weight_kernels(GgmlType::F16);
+        const std::string what = std::string(k.target) + " lanes " + std::to_string(wi ? 16 : 8) + " n " + std::to_string(n);
+        EXPECT_EQ(k.dot_f32_order[wi](x.data(), y.data(), n), f32->dot(x.data(), y.data(), n)) << what;
+        EXPECT_EQ(k.dot_f32_tinyblas[wi](x.data(), y.data(), n), f32->dot_batched(x.data(), y.data(), n)) << what;
+        EXPECT_EQ(k.dot_f16_order[wi](xh.data(), yh.data(), n), f16->dot(xh.data(), yh.data(), n)) << what;
+        EXPECT_EQ(k.dot_f16_tinyblas[wi](xh.data(), yh.data(), n), f16->dot_batched(xh.data(), yh.data(), n)) << what;
+        ++checked;
+      }
+    }
+  });
+  ggml::set_profile(saved);
+  EXPECT_GT(checked, 0);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "core/fp16.h"
+#include "kernels/ggml_order.h"
 #include "kernels/quant.h"
 #include "kernels/simd.h"
 
@@ -181,6 +182,74 @@ int64_t Geglu(const float* table, const float* gate, const float* up, float* out
 }
 #endif
 
+// F32/F16 weights in ggml's orders (ggml_order.h), with the lane width W of the profile, not of this target:
+// the per-lane fused multiply-adds are the references' own, only done in vector registers (this target's
+// FMA instructions instead of libm's fma). F16 operands are widened to float first (exact).
+template <int W, bool kF16>
+HWY_INLINE void widen(const void* p, int64_t i, float* out) {
+  if constexpr (kF16) {
+    const hn::ScalableTag<float> df;
+    const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+    const int64_t N = int64_t(hn::Lanes(df));
+    const hwy::float16_t* h = static_cast<const hwy::float16_t*>(p) + i;
+    if (N <= 4 * W && (4 * W) % N == 0) {
+      for (int64_t j = 0; j < 4 * W; j += N) hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, h + j)), df, out + j);
+      return;
+    }
+    const uint16_t* u = static_cast<const uint16_t*>(p) + i;
+    for (int j = 0; j < 4 * W; ++j) out[j] = fp16_to_f32(u[j]);
+  } else {
+    std::memcpy(out, static_cast<const float*>(p) + i, sizeof(float) * 4 * W);
+  }
+}
+template <bool kF16>
+HWY_INLINE float elem(const void* p, int64_t i) {
+  if constexpr (kF16) return fp16_to_f32(static_cast<const uint16_t*>(p)[i]);
+  return static_cast<const float*>(p)[i];
+}
+
+template <int W, bool kF16>
+float VecDotOrder(const void* w, const void* a, int64_t n) {
+  float acc[4][W] = {};
+  const int64_t np = n / (4 * W) * (4 * W);
+  alignas(64) float xs[4 * W], ys[4 * W];
+  for (int64_t i = 0; i < np; i += 4 * W) {
+    widen<W, kF16>(w, i, xs);
+    widen<W, kF16>(a, i, ys);
+    for (int k = 0; k < 4; ++k)
+      for (int l = 0; l < W; ++l) acc[k][l] = std::fma(xs[k * W + l], ys[k * W + l], acc[k][l]);
+  }
+  for (int l = 0; l < W; ++l) acc[0][l] += acc[2][l], acc[1][l] += acc[3][l];
+  for (int l = 0; l < W; ++l) acc[0][l] += acc[1][l];
+  const float red = W == 16 ? ggml::reduce16(acc[0]) : ggml::hadd8(acc[0]);
+  if constexpr (kF16) {
+    double s = red;
+    for (int64_t i = np; i < n; ++i) s += double(elem<true>(w, i) * elem<true>(a, i));
+    return float(s);
+  }
+  float s = red;
+  for (int64_t i = np; i < n; ++i) s = std::fma(elem<false>(w, i), elem<false>(a, i), s);
+  return s;
+}
+
+// tinyBLAS: one accumulator of W lanes (n a multiple of W; the caller checks).
+template <int W, bool kF16>
+float TinyBlasOrder(const void* w, const void* a, int64_t n) {
+  if (n % W) return VecDotOrder<W, kF16>(w, a, n);
+  float acc[W] = {};
+  alignas(64) float xs[4 * W], ys[4 * W];
+  int64_t i = 0;
+  for (; i + 4 * W <= n; i += 4 * W) {
+    widen<W, kF16>(w, i, xs);
+    widen<W, kF16>(a, i, ys);
+    for (int k = 0; k < 4; ++k)
+      for (int l = 0; l < W; ++l) acc[l] = std::fma(xs[k * W + l], ys[k * W + l], acc[l]);
+  }
+  for (; i < n; i += W)
+    for (int l = 0; l < W; ++l) acc[l] = std::fma(elem<kF16>(w, i + l), elem<kF16>(a, i + l), acc[l]);
+  return W == 16 ? ggml::reduce16(acc) : ggml::hsum8(acc);
+}
+
 Kernels GetKernels() {
   Kernels k;
   k.target = hwy::TargetName(HWY_TARGET);
@@ -190,6 +259,14 @@ Kernels GetKernels() {
   k.quantize_q8_0 = QuantizeQ8_0;
   k.dot_f32_f16 = DotF32F16;
   k.axpy_f16 = AxpyF16;
+  k.dot_f32_order[0] = VecDotOrder<8, false>;
+  k.dot_f32_order[1] = VecDotOrder<16, false>;
+  k.dot_f32_tinyblas[0] = TinyBlasOrder<8, false>;
+  k.dot_f32_tinyblas[1] = TinyBlasOrder<16, false>;
+  k.dot_f16_order[0] = VecDotOrder<8, true>;
+  k.dot_f16_order[1] = VecDotOrder<16, true>;
+  k.dot_f16_tinyblas[0] = TinyBlasOrder<8, true>;
+  k.dot_f16_tinyblas[1] = TinyBlasOrder<16, true>;
 #ifdef HEARTH_X86_INT8
   k.geglu = Geglu;
 #endif
@@ -242,8 +319,17 @@ VecDotFn dot(GgmlType t, bool batched, bool repacked) {
   switch (t) {
     case GgmlType::Q4_0: f = repacked ? k.dot_q4_0_repacked : k.dot_q4_0; break;
     case GgmlType::Q8_0: f = k.dot_q8_0; break;
-    // F32/F16/BF16: the references follow llama.cpp's per-machine summation orders; SIMD versions of those
-    // orders are still to come, so these use the references.
+    // F32/F16: the references' per-machine orders (ggml_order.h) at the profile's lane width. tinyBLAS needs
+    // n to be a multiple of the lanes; otherwise llama.cpp (and the reference) use the vec_dot order.
+    case GgmlType::F32:
+    case GgmlType::F16: {
+      const int wi = ggml::lanes() == 16 ? 1 : 0;
+      const bool f16 = t == GgmlType::F16;
+      if (batched && !repacked) return f16 ? k.dot_f16_tinyblas[wi] : k.dot_f32_tinyblas[wi];
+      f = f16 ? k.dot_f16_order[wi] : k.dot_f32_order[wi];
+      break;
+    }
+    // BF16: the reference (its AVX512-BF16 emulation has no SIMD twin yet).
     case GgmlType::Q4_K: f = k.dot_q4_k; break;
     case GgmlType::Q5_K: f = k.dot_q5_k; break;
     case GgmlType::Q6_K: f = k.dot_q6_k; break;
