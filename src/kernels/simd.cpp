@@ -250,12 +250,59 @@ float TinyBlasOrder(const void* w, const void* a, int64_t n) {
   return W == 16 ? ggml::reduce16(acc) : ggml::hsum8(acc);
 }
 
+// Q4_K x Q8_K with the reference's arithmetic (quant.cpp dot_q4_k): the integer sums of each super-block
+// (exact) in vectors, then the reference's float expression per super-block.
+float DotQ4K(const void* w, const void* a, int64_t n) {
+#ifdef HEARTH_X86_INT8
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  float sum = 0;
+  for (int64_t b = 0; b < n / 256; ++b, x += 144) {
+    const uint8_t* sc = x + 4;
+    const uint8_t* q = x + 16;
+    const int8_t* q8 = y[b].qs;
+    int d[8], m[8];
+    for (int j = 0; j < 8; ++j) {
+      if (j < 4) {
+        d[j] = sc[j] & 63;
+        m[j] = sc[j + 4] & 63;
+      } else {
+        d[j] = (sc[j + 4] & 0xF) | ((sc[j - 4] >> 6) << 4);
+        m[j] = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
+      }
+    }
+    __m256i acc = _mm256_setzero_si256();
+    int summ = 0;
+    for (int c = 0; c < 4; ++c, q += 32, q8 += 64) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+      const __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+      const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8)));
+      const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32)));
+      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, _mm256_set1_epi16(int16_t(d[2 * c]))));
+      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, _mm256_set1_epi16(int16_t(d[2 * c + 1]))));
+      summ += m[2 * c] * (y[b].bsums[4 * c] + y[b].bsums[4 * c + 1]) +
+              m[2 * c + 1] * (y[b].bsums[4 * c + 2] + y[b].bsums[4 * c + 3]);
+    }
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    const int sumi = _mm_cvtsi128_si32(s4);
+    sum += y[b].d * half(x) * float(sumi) - y[b].d * half(x + 2) * float(summ);
+  }
+  return sum;
+#else
+  return weight_kernels(GgmlType::Q4_K)->dot(w, a, n);
+#endif
+}
+
 Kernels GetKernels() {
   Kernels k;
   k.target = hwy::TargetName(HWY_TARGET);
   k.dot_q4_0 = DotQ4_0;
   k.dot_q4_0_repacked = DotQ4_0Repacked;
   k.dot_q8_0 = DotQ8_0;
+  k.dot_q4_k = DotQ4K;
   k.quantize_q8_0 = QuantizeQ8_0;
   k.dot_f32_f16 = DotF32F16;
   k.axpy_f16 = AxpyF16;
