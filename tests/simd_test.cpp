@@ -50,6 +50,15 @@ std::vector<uint8_t> random_weights(GgmlType t, int64_t n, std::mt19937& rng) {
       }
       break;
     }
+    case GgmlType::Q6_K: {  // random quants and int8 scales, a small fp16 d at the end of each block
+      std::uniform_int_distribution<int> byte(0, 255);
+      for (auto& v : w) v = uint8_t(byte(rng));
+      for (size_t b = 0; b < bytes; b += 210) {
+        const uint16_t d = hearth::f32_to_fp16(0.0005f + 0.005f * std::fabs(nd(rng)));
+        std::memcpy(&w[b + 208], &d, 2);
+      }
+      break;
+    }
     default: ADD_FAILURE() << "no generator for " << hearth::gguf::type_name(t);
   }
   return w;
@@ -67,6 +76,7 @@ TEST(Simd, EveryKernelMatchesItsReferenceOnEveryTarget) {
   const std::vector<Case> cases = {
       {GgmlType::Q4_0, &Kernels::dot_q4_0, false, true},   {GgmlType::Q4_0, &Kernels::dot_q4_0_repacked, false, true, true},   {GgmlType::Q8_0, &Kernels::dot_q8_0, false, true},
       {GgmlType::Q4_K, &Kernels::dot_q4_k, false, true},
+      {GgmlType::Q6_K, &Kernels::dot_q6_k, false, true},
   };
   int targets = 0;
   simd::for_each_target([&](const Kernels& k) {

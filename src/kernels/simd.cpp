@@ -296,6 +296,53 @@ float DotQ4K(const void* w, const void* a, int64_t n) {
 #endif
 }
 
+// Q6_K x Q8_K with the reference's arithmetic (quant.cpp dot_q6_k): quants taken as unsigned 0..63 (the -32
+// offset is folded in through the activation block sums), integer sums in vectors, the same float expression.
+float DotQ6K(const void* w, const void* a, int64_t n) {
+#ifdef HEARTH_X86_INT8
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+  float sum = 0;
+  for (int64_t b = 0; b < n / 256; ++b, x += 210) {
+    const int8_t* sc = reinterpret_cast<const int8_t*>(x + 192);
+    __m256i acc = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = x + 64 * h;
+      const uint8_t* qh = x + 128 + 32 * h;
+      const int8_t* q8 = y[b].qs + 128 * h;
+      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+      __m256i v[4];
+      v[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+      v[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+      v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+      v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+      for (int k = 0; k < 4; ++k) {
+        const __m256i p = _mm256_maddubs_epi16(v[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k)));
+        const int j = 8 * h + 2 * k;  // scale (and 16-element block sum) of the low half; j + 1 for the high half
+        const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(int16_t(sc[j + 1])), _mm_set1_epi16(int16_t(sc[j])));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scv));
+      }
+    }
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    int corr = 0;
+    for (int j = 0; j < 16; ++j) corr += int(sc[j]) * int(y[b].bsums[j]);
+    const int sumi = _mm_cvtsi128_si32(s4) - 32 * corr;
+    sum += y[b].d * half(x + 208) * float(sumi);
+  }
+  return sum;
+#else
+  return weight_kernels(GgmlType::Q6_K)->dot(w, a, n);
+#endif
+}
+
 Kernels GetKernels() {
   Kernels k;
   k.target = hwy::TargetName(HWY_TARGET);
@@ -303,6 +350,7 @@ Kernels GetKernels() {
   k.dot_q4_0_repacked = DotQ4_0Repacked;
   k.dot_q8_0 = DotQ8_0;
   k.dot_q4_k = DotQ4K;
+  k.dot_q6_k = DotQ6K;
   k.quantize_q8_0 = QuantizeQ8_0;
   k.dot_f32_f16 = DotF32F16;
   k.axpy_f16 = AxpyF16;
