@@ -92,6 +92,34 @@ constexpr size_t kPackedBlock = 8 * 32 + 8 * 4;
 constexpr size_t kQ4PackedBlock = kQ4_0PackedBlockBytes;
 constexpr int64_t kGroupsPerPass = 4;  // 8 interleaved quant vectors + 8 row scales
 
+// One Q4_0 block of eight rows (w[k] lane r = unsigned quants 4k..4k+3 of row r, dw their scales) against
+// token tok's Q8_0 block b: acc + float(block isum) * (dw * da), the reference's per-block step.
+template <int NT>
+HWY_INLINE __m256 q4_0_seq_block(const __m256i w[8], __m256 dw, const Args& a, int64_t tok, int64_t b, int64_t nb,
+                                 __m256 acc) {
+  const uint8_t* q = a.acts + size_t(tok) * a.act_row_bytes + size_t(b) * 34 + 2;
+  __m256i isum;
+  if (NT == 1) {  // independent partial sums (exact integers): one chain of eight vpdpbusd is latency-bound
+    __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+    __m256i s2 = _mm256_setzero_si256(), s3 = _mm256_setzero_si256();
+    s0 = dot_u8s8(s0, w[0], load32_bcast(q + 0));
+    s1 = dot_u8s8(s1, w[1], load32_bcast(q + 4));
+    s2 = dot_u8s8(s2, w[2], load32_bcast(q + 8));
+    s3 = dot_u8s8(s3, w[3], load32_bcast(q + 12));
+    s0 = dot_u8s8(s0, w[4], load32_bcast(q + 16));
+    s1 = dot_u8s8(s1, w[5], load32_bcast(q + 20));
+    s2 = dot_u8s8(s2, w[6], load32_bcast(q + 24));
+    s3 = dot_u8s8(s3, w[7], load32_bcast(q + 28));
+    isum = _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3));
+  } else {  // several tokens in flight already give independent chains
+    isum = _mm256_setzero_si256();
+    for (int k = 0; k < 8; ++k) isum = dot_u8s8(isum, w[k], load32_bcast(q + 4 * k));
+  }
+  isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * a.act_sums[tok * nb + b]));
+  const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a.act_d[tok * nb + b]));
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc);
+}
+
 // Q4_0 x Q8_0, llama.cpp's repacked order: per row and token, acc = fma(block_isum, dw * da, acc).
 // Eight rows at a time: their blocks are unpacked once into "lane = row" form (vector k holds bytes
 // 4k..4k+3 of each row), so one vpdpbusd per 4 bytes advances all eight rows for a token.
@@ -104,31 +132,7 @@ HWY_INLINE void q4_0_seq_tile(const uint8_t* pk, int64_t nb, const Args& a, int6
     const __m256 dw = _mm256_load_ps(reinterpret_cast<const float*>(blk + 256));
     __m256i w[8];
     for (int k = 0; k < 8; ++k) w[k] = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + 32 * k));
-    for (int t = 0; t < NT; ++t) {
-      const int64_t tok = t0 + t;
-      const uint8_t* q = a.acts + size_t(tok) * a.act_row_bytes + size_t(b) * 34 + 2;
-      // Independent partial sums (exact integers): a single chain of eight vpdpbusd would be latency-bound.
-      __m256i isum;
-      if (NT == 1) {
-        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
-        __m256i s2 = _mm256_setzero_si256(), s3 = _mm256_setzero_si256();
-        s0 = dot_u8s8(s0, w[0], load32_bcast(q + 0));
-        s1 = dot_u8s8(s1, w[1], load32_bcast(q + 4));
-        s2 = dot_u8s8(s2, w[2], load32_bcast(q + 8));
-        s3 = dot_u8s8(s3, w[3], load32_bcast(q + 12));
-        s0 = dot_u8s8(s0, w[4], load32_bcast(q + 16));
-        s1 = dot_u8s8(s1, w[5], load32_bcast(q + 20));
-        s2 = dot_u8s8(s2, w[6], load32_bcast(q + 24));
-        s3 = dot_u8s8(s3, w[7], load32_bcast(q + 28));
-        isum = _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3));
-      } else {  // several tokens already give independent chains
-        isum = _mm256_setzero_si256();
-        for (int k = 0; k < 8; ++k) isum = dot_u8s8(isum, w[k], load32_bcast(q + 4 * k));
-      }
-      isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * a.act_sums[tok * nb + b]));
-      const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a.act_d[tok * nb + b]));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
-    }
+    for (int t = 0; t < NT; ++t) acc[t] = q4_0_seq_block<NT>(w, dw, a, t0 + t, b, nb, acc[t]);
   }
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(a.y + (t0 + t) * a.y_stride + g, acc[t]);
 }
@@ -271,31 +275,7 @@ HWY_INLINE void packed_tile(const uint8_t* grp, int64_t nb, const Args& a, int64
       w[k] = _mm256_and_si256(p, m);
       w[k + 4] = _mm256_and_si256(_mm256_srli_epi16(p, 4), m);
     }
-    for (int t = 0; t < NT; ++t) {
-      const int64_t tok = t0 + t;
-      const uint8_t* q = a.acts + size_t(tok) * a.act_row_bytes + size_t(b) * 34 + 2;
-      // Independent partial sums (exact integers): a single chain of eight vpdpbusd would be latency-bound.
-      __m256i isum;
-      if (NT == 1) {
-        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
-        __m256i s2 = _mm256_setzero_si256(), s3 = _mm256_setzero_si256();
-        s0 = dot_u8s8(s0, w[0], load32_bcast(q + 0));
-        s1 = dot_u8s8(s1, w[1], load32_bcast(q + 4));
-        s2 = dot_u8s8(s2, w[2], load32_bcast(q + 8));
-        s3 = dot_u8s8(s3, w[3], load32_bcast(q + 12));
-        s0 = dot_u8s8(s0, w[4], load32_bcast(q + 16));
-        s1 = dot_u8s8(s1, w[5], load32_bcast(q + 20));
-        s2 = dot_u8s8(s2, w[6], load32_bcast(q + 24));
-        s3 = dot_u8s8(s3, w[7], load32_bcast(q + 28));
-        isum = _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3));
-      } else {  // several tokens already give independent chains
-        isum = _mm256_setzero_si256();
-        for (int k = 0; k < 8; ++k) isum = dot_u8s8(isum, w[k], load32_bcast(q + 4 * k));
-      }
-      isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * a.act_sums[tok * nb + b]));
-      const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a.act_d[tok * nb + b]));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
-    }
+    for (int t = 0; t < NT; ++t) acc[t] = q4_0_seq_block<NT>(w, dw, a, t0 + t, b, nb, acc[t]);
   }
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(a.y + (t0 + t) * a.y_stride + g, acc[t]);
 }

@@ -145,42 +145,20 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
   const WeightKernels* k = weight_kernels(w.type);
   if (!k || k->act != acts.type || acts.n_in != w.n_in) throw Error("matmul: activation encoding does not match");
   const int64_t n_tok = acts.n_tok;
-  if (w.packed && acts.type == ActType::Q8_0 && gemm::best().q4_0_packed) {
-    const int64_t n_groups = w.n_out / 8, nb = w.n_in / 32;
-    pool.parallel_for(n_groups, [&](int64_t b, int64_t e, int) {
-      thread_local std::vector<uint8_t> scratch;
-      const size_t need = gemm::scratch_bytes(w.n_in);
-      if (n_tok >= 4 && scratch.size() < need) scratch.resize(need);
-      gemm::Args a;
-      a.scratch = n_tok >= 4 ? reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 31) &
-                                                         ~uintptr_t(31))
-                             : nullptr;
-      a.w = w.packed + size_t(b) * size_t(nb) * gemm::kQ4_0PackedBlockBytes;
-      a.n_rows = (e - b) * 8;
-      a.n_in = w.n_in;
-      a.acts = acts.data.data();
-      a.act_row_bytes = acts.row_bytes;
-      a.n_tok = n_tok;
-      a.act_sums = acts.block_sums.data();
-      a.act_d = acts.block_d.data();
-      a.y = y + b * 8;
-      a.y_stride = y_stride;
-      gemm::best().q4_0_packed(a);
-    }, 1, 8 * w.n_in * n_tok);
-    const VecDotFn dot = simd::dot(w.type, n_tok >= 2 && !w.mul_mat_id, w.repacked);
-    for (int64_t o = n_groups * 8; o < w.n_out; ++o)
-      for (int64_t t = 0; t < n_tok; ++t) y[t * y_stride + o] = dot(w.row(o), acts.row(t), w.n_in);
-    return;
-  }
-  if (const gemm::Fn fn = blocked_kernel(w, acts.type); fn && w.n_out >= 8) {
-    const int64_t group = gemm::best().rows_per_group, n_groups = w.n_out / group;
-    const int64_t rest = n_groups * group;
+  gemm::Fn fn = blocked_kernel(w, acts.type);
+  const bool packed = w.packed && acts.type == ActType::Q8_0 && gemm::best().q4_0_packed;
+  if (packed) fn = gemm::best().q4_0_packed;
+  if (fn && w.n_out >= 8) {
+    // Groups of rows on the blocked kernel (packed weights: group g starts at packed + g * group bytes),
+    // then the rows left over after the last whole group through the per-row dots.
+    const int64_t group = packed ? 8 : gemm::best().rows_per_group, n_groups = w.n_out / group;
+    const size_t packed_group_bytes = size_t(w.n_in / 32) * gemm::kQ4_0PackedBlockBytes;
     pool.parallel_for(n_groups, [&](int64_t b, int64_t e, int) {
       thread_local std::vector<uint8_t> scratch;
       const size_t need = gemm::scratch_bytes(w.n_in);
       if (scratch.size() < need) scratch.resize(need);
       gemm::Args a;
-      a.w = w.row(b * group);
+      a.w = packed ? w.packed + size_t(b) * packed_group_bytes : w.row(b * group);
       a.w_row_bytes = w.row_bytes;
       a.n_rows = (e - b) * group;
       a.n_in = w.n_in;
@@ -194,9 +172,8 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
       a.scratch = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 31) & ~uintptr_t(31));
       fn(a);
     }, 1, group * w.n_in * n_tok);
-    if (rest == w.n_out) return;
     const VecDotFn dot = simd::dot(w.type, n_tok >= 2 && !w.mul_mat_id, w.repacked);
-    for (int64_t o = rest; o < w.n_out; ++o)
+    for (int64_t o = n_groups * group; o < w.n_out; ++o)
       for (int64_t t = 0; t < n_tok; ++t) y[t * y_stride + o] = dot(w.row(o), acts.row(t), w.n_in);
     return;
   }
