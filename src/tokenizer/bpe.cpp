@@ -2,8 +2,6 @@
 // the text is split into runs of newlines and runs of everything else, and each run is merged from its
 // UTF-8 characters by merge rank (lowest first, leftmost on ties); pieces missing from the vocabulary fall
 // back to <0xXX> byte tokens.
-#include <queue>
-
 #include "core/error.h"
 #include "tokenizer/vocab_impl.h"
 
@@ -59,29 +57,6 @@ class Gemma4Bpe final : public VocabImpl {
   }
 
  private:
-  struct Symbol {
-    size_t offset, length;
-    int prev, next;
-  };
-  struct Bigram {
-    int left, right;
-    int32_t rank;
-    size_t length;  // length of the merged text when queued (stale entries are skipped)
-  };
-  struct Later {
-    bool operator()(const Bigram& a, const Bigram& b) const {
-      return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-    }
-  };
-
-  int32_t rank(std::string_view w, const Symbol& l, const Symbol& r) const {
-    key_.assign(w.substr(l.offset, l.length));
-    key_ += ' ';
-    key_.append(w.substr(r.offset, r.length));
-    auto it = ranks_.find(key_);
-    return it == ranks_.end() ? -1 : it->second;
-  }
-
   void encode_word(std::string_view w, bool newlines, std::vector<int32_t>& out) const {
     if (newlines) {
       if (auto id = lookup(w)) {
@@ -89,41 +64,17 @@ class Gemma4Bpe final : public VocabImpl {
         return;
       }
     }
-    std::vector<Symbol> sym;
-    for (size_t off = 0; off < w.size();) {
-      const size_t len = char_len(w, off);
-      sym.push_back({off, len, int(sym.size()) - 1, -1});
-      off += len;
-    }
-    for (size_t k = 0; k + 1 < sym.size(); ++k) sym[k].next = int(k + 1);
-    std::priority_queue<Bigram, std::vector<Bigram>, Later> q;
-    auto add = [&](int l, int r) {
-      if (l < 0 || r < 0) return;
-      const int32_t rk = rank(w, sym[size_t(l)], sym[size_t(r)]);
-      if (rk >= 0) q.push({l, r, rk, sym[size_t(l)].length + sym[size_t(r)].length});
-    };
-    for (size_t k = 1; k < sym.size(); ++k) add(int(k - 1), int(k));
-    while (!q.empty()) {
-      const Bigram b = q.top();
-      q.pop();
-      Symbol& l = sym[size_t(b.left)];
-      Symbol& r = sym[size_t(b.right)];
-      if (l.length == 0 || r.length == 0 || l.next != b.right || l.length + r.length != b.length) continue;
-      l.length += r.length;
-      r.length = 0;
-      l.next = r.next;
-      if (r.next >= 0) sym[size_t(r.next)].prev = b.left;
-      add(l.prev, b.left);
-      add(b.left, l.next);
-    }
-    for (const Symbol& s : sym) {
-      if (s.length == 0) continue;
-      const std::string_view piece = w.substr(s.offset, s.length);
-      if (auto id = lookup(piece))
-        out.push_back(*id);
-      else
-        append_bytes(piece, out);
-    }
+    // Merge rank of "left right" (lower merges first).
+    merge_and_emit(
+        w,
+        [&](std::string_view l, std::string_view r) -> std::optional<double> {
+          key_.assign(l);
+          key_ += ' ';
+          key_.append(r);
+          auto it = ranks_.find(key_);
+          return it == ranks_.end() ? std::nullopt : std::optional<double>(it->second);
+        },
+        out);
   }
 
   std::string merge_text_;

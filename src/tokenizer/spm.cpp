@@ -3,8 +3,6 @@
 // merged piece (highest first, leftmost on ties), starting from UTF-8 characters. A space is prepended to
 // raw text that starts the input or follows a special token when add_space_prefix is set. Pieces that are
 // not in the vocabulary fall back to <0xXX> byte tokens. Same results as llama.cpp's SPM session.
-#include <queue>
-
 #include "tokenizer/vocab_impl.h"
 
 namespace hearth::tokenizer {
@@ -43,58 +41,16 @@ class Spm final : public VocabImpl {
   }
 
  private:
-  struct Symbol {
-    size_t offset, length;
-    int prev, next;
-  };
-  struct Bigram {
-    int left, right;
-    float score;
-    size_t length;
-  };
-  struct Lower {  // max-heap on score, then the leftmost pair
-    bool operator()(const Bigram& a, const Bigram& b) const {
-      return a.score < b.score || (a.score == b.score && a.left > b.left);
-    }
-  };
-
   void encode_text(std::string_view w, std::vector<int32_t>& out) const {
-    if (w.empty()) return;
-    std::vector<Symbol> sym;
-    for (size_t off = 0; off < w.size();) {
-      const size_t len = char_len(w, off);
-      sym.push_back({off, len, int(sym.size()) - 1, -1});
-      off += len;
-    }
-    for (size_t k = 0; k + 1 < sym.size(); ++k) sym[k].next = int(k + 1);
-    std::priority_queue<Bigram, std::vector<Bigram>, Lower> q;
-    auto add = [&](int l, int r) {
-      if (l < 0 || r < 0) return;
-      const Symbol& a = sym[size_t(l)];
-      const std::string_view merged = w.substr(a.offset, a.length + sym[size_t(r)].length);
-      if (auto id = lookup(merged)) q.push({l, r, scores_[size_t(*id)], merged.size()});
-    };
-    for (size_t k = 1; k < sym.size(); ++k) add(int(k - 1), int(k));
-    while (!q.empty()) {
-      const Bigram b = q.top();
-      q.pop();
-      Symbol& l = sym[size_t(b.left)];
-      Symbol& r = sym[size_t(b.right)];
-      if (l.length == 0 || r.length == 0 || l.length + r.length != b.length) continue;
-      l.length += r.length;
-      r.length = 0;
-      l.next = r.next;
-      if (r.next >= 0) sym[size_t(r.next)].prev = b.left;
-      add(l.prev, b.left);
-      add(b.left, l.next);
-    }
-    for (int i = 0; i != -1; i = sym[size_t(i)].next) {
-      const std::string_view piece = w.substr(sym[size_t(i)].offset, sym[size_t(i)].length);
-      if (auto id = lookup(piece))
-        out.push_back(*id);
-      else
-        append_bytes(piece, out);
-    }
+    // Score of the merged piece when it is a token (higher merges first, so the key is its negation).
+    merge_and_emit(
+        w,
+        [&](std::string_view l, std::string_view r) -> std::optional<double> {
+          // l and r are adjacent in w, so the merged piece is the span that covers both.
+          const std::optional<int32_t> id = lookup(std::string_view(l.data(), l.size() + r.size()));
+          return id ? std::optional<double>(-double(scores_[size_t(*id)])) : std::nullopt;
+        },
+        out);
   }
 };
 
