@@ -337,7 +337,6 @@ Kernels GetKernels() {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
-#include "hwy/targets.h"
 #include "kernels/simd.h"
 
 namespace hearth::kernels::gemm {
@@ -358,11 +357,7 @@ void pack_q4_0(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in,
 size_t scratch_bytes(int64_t n_in) { return 4 * size_t(n_in / 32) * (8 * 32 + 8 * 4) + 64; }  // >= 8 Q4_0/Q8_0 rows
 
 void for_each_target(const std::function<void(const Kernels&)>& fn) {
-  for (uint32_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    fn(HWY_DYNAMIC_DISPATCH(GetKernels)());
-  }
-  hwy::SetSupportedTargetsForTest(0);
+  simd::run_on_each_target([&] { fn(HWY_DYNAMIC_DISPATCH(GetKernels)()); });
 }
 
 const Kernels& best() {

@@ -433,12 +433,16 @@ VecDotFn dot(GgmlType t, bool batched, bool repacked) {
   return f ? f : scalar;
 }
 
-void for_each_target(const std::function<void(const Kernels&)>& fn) {
+void run_on_each_target(const std::function<void()>& fn) {
   for (uint32_t target : hwy::SupportedAndGeneratedTargets()) {
     hwy::SetSupportedTargetsForTest(target);
-    fn(HWY_DYNAMIC_DISPATCH(GetKernels)());
+    fn();
   }
   hwy::SetSupportedTargetsForTest(0);
+}
+
+void for_each_target(const std::function<void(const Kernels&)>& fn) {
+  run_on_each_target([&] { fn(HWY_DYNAMIC_DISPATCH(GetKernels)()); });
 }
 
 }  // namespace hearth::kernels::simd

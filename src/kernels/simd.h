@@ -37,6 +37,9 @@ VecDotFn dot(GgmlType t, bool batched, bool repacked = false);
 bool enabled();
 void set_enabled(bool on);
 
+// Runs fn once with each dispatch target compiled in and supported by this CPU forced (Highway's test hook),
+// then restores normal dispatch. Any file's HWY_DYNAMIC_DISPATCH inside fn picks that target.
+void run_on_each_target(const std::function<void()>& fn);
 // Calls fn once per dispatch target compiled in and supported by this CPU (for tests and benchmarks).
 void for_each_target(const std::function<void(const Kernels&)>& fn);
 
