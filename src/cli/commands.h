@@ -13,5 +13,6 @@ Runner add_logits(CLI::App& app);
 Runner add_tokenize(CLI::App& app);
 Runner add_synth(CLI::App& app);
 Runner add_bench(CLI::App& app);
+Runner add_fit(CLI::App& app);
 
 }  // namespace hearth::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   add(hearth::cli::add_tokenize);
   add(hearth::cli::add_synth);
   add(hearth::cli::add_bench);
+  add(hearth::cli::add_fit);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,290 @@
+// The memory plan (system/memory_plan.h) on header-only GGUFs with the four real Gemma 4 configurations, the
+// hardware probe on a fake /proc and cgroup tree, and `hearth fit` end to end under a simulated memory limit.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "fit_header.h"
+#include "gguf/reader.h"
+#include "run_command.h"
+#include "system/hardware.h"
+#include "system/memory_plan.h"
+#include "test_data.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using hearth::gguf::GgmlType;
+using hearth::system::ModelShape;
+using hearth::test::gemma4_header;
+using hearth::test::Gemma4Variant;
+using hearth::test::kGemma4Variants;
+using hearth::test::run_command;
+
+constexpr int64_t kContexts[4] = {4096, 32768, 131072, 262144};
+
+// Hand-computed from GEMMA4.md §1 (F16 cache, one sequence), in MiB:
+//  E2B:  12 own SWA layers x min(ctx,512) x 1 head x 256 x (K+V) x 2 B + 3 global x ctx x 1 x 512 x 2 x 2 B
+//  E4B:  20 SWA x min(ctx,512) x 2 x 256 x 2 x 2 B + 4 global x ctx x 2 x 512 x 2 x 2 B
+//  26B:  25 SWA x min(ctx,1024) x 8 x 256 x 2 x 2 B + 5 global x ctx x 2 x 512 x (K only) x 2 B
+//  31B:  50 SWA x min(ctx,1024) x 16 x 256 x 2 x 2 B + 10 global x ctx x 4 x 512 x (K only) x 2 B
+// e.g. E2B at 4096: 12 x 512 x 1024 B = 6 MiB + 3 x 4096 x 2048 B = 24 MiB -> 30 MiB.
+constexpr uint64_t MiB = 1 << 20;
+constexpr uint64_t kExpectedMiB[4][4] = {
+    {30, 198, 774, 1542},       // E2B
+    {84, 532, 2068, 4116},      // E4B
+    {240, 520, 1480, 2760},     // 26B-A4B
+    {960, 2080, 5920, 11040},   // 31B
+};
+
+// The same numbers from the formula, written out per variant (no hearth code involved).
+uint64_t formula_kv(const Gemma4Variant& v, int64_t ctx, double bytes_per_elem) {
+  const int own = v.layers - v.shared_kv;
+  double total = 0;
+  for (int l = 0; l < own; ++l) {
+    const bool global = l % v.global_every == v.global_every - 1;
+    if (global) total += double(ctx) * v.kv_global * 512 * (v.k_eq_v ? 1 : 2) * bytes_per_elem;
+    else total += double(std::min<int64_t>(ctx, v.window)) * v.kv_swa * 256 * 2 * bytes_per_elem;
+  }
+  return uint64_t(total);
+}
+
+TEST(FitPlan, KvCacheOfTheFourGemma4ConfigsEqualsHandComputedValues) {
+  for (int vi = 0; vi < 4; ++vi) {
+    const Gemma4Variant& v = kGemma4Variants[vi];
+    // Parse from a buffer that stays alive (the File views it).
+    auto w = gemma4_header(v);
+    const std::vector<uint8_t> bytes = w.bytes();
+    hearth::gguf::ParseOptions po;
+    po.header_only = true;
+    const hearth::gguf::File f = hearth::gguf::File::parse(bytes, v.name, po);
+    const ModelShape m = ModelShape::from_gguf(f);
+    EXPECT_EQ(m.n_layer, v.layers);
+    EXPECT_EQ(m.weight_bytes, w.weight_bytes()) << v.name;
+    for (int ci = 0; ci < 4; ++ci) {
+      const int64_t ctx = kContexts[ci];
+      const uint64_t kv = hearth::system::kv_cache_bytes(m, ctx, GgmlType::F16);
+      EXPECT_EQ(kv, kExpectedMiB[vi][ci] * MiB) << v.name << " ctx " << ctx;
+      EXPECT_EQ(kv, formula_kv(v, ctx, 2.0)) << v.name << " ctx " << ctx;
+      EXPECT_EQ(hearth::system::kv_cache_bytes(m, ctx, GgmlType::F32), formula_kv(v, ctx, 4.0)) << v.name;
+      EXPECT_EQ(hearth::system::kv_cache_bytes(m, ctx, GgmlType::Q8_0), formula_kv(v, ctx, 34.0 / 32.0)) << v.name;
+    }
+  }
+}
+
+TEST(FitPlan, SharedKvLayersOwnNothingAndSlidingLayersStopGrowingAtTheWindow) {
+  auto w = gemma4_header(kGemma4Variants[0]);  // E2B: layers 15..34 share
+  const std::vector<uint8_t> bytes = w.bytes();
+  hearth::gguf::ParseOptions po;
+  po.header_only = true;
+  const hearth::gguf::File f = hearth::gguf::File::parse(bytes, "e2b", po);
+  const ModelShape m = ModelShape::from_gguf(f);
+  hearth::system::PlanOptions o;
+  o.ctx = 32768;
+  const auto p = hearth::system::make_plan(m, o);
+  ASSERT_EQ(p.kv_per_layer.size(), 35u);
+  for (int l = 15; l < 35; ++l) EXPECT_EQ(p.kv_per_layer[size_t(l)], 0u) << l;
+  EXPECT_EQ(p.kv_per_layer[0], 512u * 256 * 2 * 2);     // SWA: W positions, K and V
+  EXPECT_EQ(p.kv_per_layer[4], 32768u * 512 * 2 * 2);   // global
+  o.ctx = 300;  // below the window: the sliding layers hold ctx positions
+  EXPECT_EQ(hearth::system::make_plan(m, o).kv_per_layer[0], 300u * 256 * 2 * 2);
+  // Parallel slots multiply the cache.
+  o.ctx = 4096;
+  const uint64_t one = hearth::system::make_plan(m, o).kv;
+  o.parallel = 3;
+  EXPECT_EQ(hearth::system::make_plan(m, o).kv, 3 * one);
+  // Total is the sum of its parts.
+  const auto q = hearth::system::make_plan(m, o);
+  EXPECT_EQ(q.total, q.weights + q.kv + q.ring + q.compute + q.extras);
+  EXPECT_EQ(q.ring, 3u * 12 * 511 * 256 * 2 * 2);  // runtime ring: W - 1 + 512 rows per sliding layer
+}
+
+TEST(FitPlan, LargestContextIsTheLargestThatFits) {
+  auto w = gemma4_header(kGemma4Variants[3]);  // 31B
+  const std::vector<uint8_t> bytes = w.bytes();
+  hearth::gguf::ParseOptions po;
+  po.header_only = true;
+  const hearth::gguf::File f = hearth::gguf::File::parse(bytes, "31b", po);
+  const ModelShape m = ModelShape::from_gguf(f);
+  hearth::system::PlanOptions o;
+  o.ctx = 262144;
+  const uint64_t usable = m.weight_bytes + 4 * (uint64_t(1) << 30);  // weights + 4 GiB
+  const auto r = hearth::system::check_fit(m, o, usable);
+  EXPECT_FALSE(r.fits);
+  ASSERT_GT(r.largest_ctx, 0);
+  EXPECT_EQ(r.largest_ctx % 256, 0);
+  hearth::system::PlanOptions at = o;
+  at.ctx = r.largest_ctx;
+  EXPECT_LE(hearth::system::make_plan(m, at).total, r.budget);
+  at.ctx = r.largest_ctx + 256;
+  EXPECT_GT(hearth::system::make_plan(m, at).total, r.budget);
+  // Not even the weights: largest context 0.
+  EXPECT_EQ(hearth::system::check_fit(m, o, m.weight_bytes / 2).largest_ctx, 0);
+  // Plenty: fits, largest = trained context.
+  const auto big = hearth::system::check_fit(m, o, m.weight_bytes * 4);
+  EXPECT_TRUE(big.fits);
+  EXPECT_EQ(big.largest_ctx, 262144);
+}
+
+TEST(FitPlan, KvTypeNames) {
+  EXPECT_EQ(hearth::system::kv_type_from_name("Q8_0"), GgmlType::Q8_0);
+  EXPECT_EQ(hearth::system::kv_type_from_name("f16"), GgmlType::F16);
+  EXPECT_THROW(hearth::system::kv_type_from_name("q3"), hearth::Error);
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() / ("hearth-fit-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path path_;
+};
+
+void write(const fs::path& p, const std::string& s) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << s;
+}
+
+TEST(FitHardware, ParsesMeminfoAndSizes) {
+  const std::string mi = "MemTotal:       16000000 kB\nMemFree:         1000 kB\nMemAvailable:    8000000 kB\n";
+  EXPECT_EQ(hearth::system::meminfo_value(mi, "MemAvailable"), uint64_t(8000000) * 1024);
+  EXPECT_EQ(hearth::system::meminfo_value(mi, "Nope"), std::nullopt);
+  EXPECT_EQ(hearth::system::parse_size("8G"), uint64_t(8) << 30);
+  EXPECT_EQ(hearth::system::parse_size("512MiB"), uint64_t(512) << 20);
+  EXPECT_EQ(hearth::system::parse_size("1.5g"), uint64_t(3) << 29);
+  EXPECT_EQ(hearth::system::parse_size("1234"), 1234u);
+  EXPECT_EQ(hearth::system::parse_size("max"), std::nullopt);
+  EXPECT_THROW(hearth::system::parse_size("12X"), hearth::Error);
+  EXPECT_THROW(hearth::system::parse_size("-1"), hearth::Error);
+}
+
+TEST(FitHardware, CgroupV2LimitCapsMemAvailable) {
+  TempDir t;
+  hearth::system::ProbePaths p;
+  p.meminfo = (t.path() / "meminfo").string();
+  p.cgroup_self = (t.path() / "self_cgroup").string();
+  p.cgroup_root = (t.path() / "cg").string();
+  write(p.meminfo, "MemTotal: 16777216 kB\nMemAvailable: 8388608 kB\n");  // 16 GiB, 8 GiB available
+  write(p.cgroup_self, "0::/user.slice/app\n");
+  write(t.path() / "cg/user.slice/app/memory.max", "4294967296\n");      // 4 GiB
+  write(t.path() / "cg/user.slice/app/memory.current", "1073741824\n");  // 1 GiB used
+  write(t.path() / "cg/user.slice/memory.max", "max\n");
+  ::unsetenv("HEARTH_MEM_LIMIT");
+  auto hw = hearth::system::probe(p);
+  EXPECT_EQ(hw.mem_total, uint64_t(16) << 30);
+  EXPECT_EQ(hw.mem_available, uint64_t(8) << 30);
+  ASSERT_TRUE(hw.cgroup_limit.has_value());
+  EXPECT_EQ(*hw.cgroup_limit, uint64_t(4) << 30);
+  EXPECT_EQ(hw.usable, uint64_t(3) << 30);
+  EXPECT_EQ(hw.usable_source, "cgroup v2 memory.max");
+  EXPECT_GE(hw.cores, 1);
+  // An ancestor's tighter limit wins.
+  write(t.path() / "cg/user.slice/memory.max", "2147483648\n");
+  write(t.path() / "cg/user.slice/memory.current", "1610612736\n");  // 1.5 GiB of 2 used
+  hw = hearth::system::probe(p);
+  EXPECT_EQ(hw.usable, uint64_t(1) << 29);
+  // Unlimited cgroup: MemAvailable.
+  write(t.path() / "cg/user.slice/memory.max", "max\n");
+  write(t.path() / "cg/user.slice/app/memory.max", "max\n");
+  hw = hearth::system::probe(p);
+  EXPECT_FALSE(hw.cgroup_limit.has_value());
+  EXPECT_EQ(hw.usable, uint64_t(8) << 30);
+  // The simulated limit wins over everything.
+  hw = hearth::system::probe(p, uint64_t(1) << 30);
+  EXPECT_EQ(hw.usable, uint64_t(1) << 30);
+  EXPECT_EQ(hw.usable_source, "--mem-limit");
+}
+
+TEST(FitHardware, CgroupV1Limit) {
+  TempDir t;
+  hearth::system::ProbePaths p;
+  p.meminfo = (t.path() / "meminfo").string();
+  p.cgroup_self = (t.path() / "self_cgroup").string();
+  p.cgroup_root = (t.path() / "cg").string();
+  write(p.meminfo, "MemTotal: 16777216 kB\nMemAvailable: 8388608 kB\n");
+  write(p.cgroup_self, "5:cpu,cpuacct:/docker/x\n4:memory:/docker/x\n");
+  write(t.path() / "cg/memory/docker/x/memory.limit_in_bytes", "2147483648\n");
+  write(t.path() / "cg/memory/docker/x/memory.usage_in_bytes", "0\n");
+  ::unsetenv("HEARTH_MEM_LIMIT");
+  const auto hw = hearth::system::probe(p);
+  EXPECT_EQ(hw.usable, uint64_t(2) << 30);
+  EXPECT_EQ(hw.usable_source, "cgroup v1 memory.limit_in_bytes");
+  // "No limit" in v1 is a huge number.
+  write(t.path() / "cg/memory/docker/x/memory.limit_in_bytes", "9223372036854771712\n");
+  EXPECT_EQ(hearth::system::probe(p).usable, uint64_t(8) << 30);
+}
+
+TEST(FitCli, FitsDoesNotFitAndLargestContextUnderASimulatedLimit) {
+  TempDir t;
+  const Gemma4Variant& v = kGemma4Variants[2];  // 26B-A4B
+  auto w = gemma4_header(v);
+  uint64_t data_size = 0;
+  const std::vector<uint8_t> bytes = w.bytes(&data_size);
+  const std::string file = (t.path() / "26b.gguf").string();
+  std::ofstream(file, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  fs::resize_file(file, bytes.size() + data_size);  // sparse: the tensor data is never read
+  const std::string hearth = hearth::test::hearth_binary();
+
+  // Plenty of memory: fits, exit 0, the JSON plan carries the hand-computed KV number.
+  const uint64_t weights = w.weight_bytes();
+  const std::string big = std::to_string(weights + (uint64_t(8) << 30));
+  auto r = run_command("HEARTH_MEM_LIMIT=" + big + " " + hearth + " fit " + file + " --ctx 32768 --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  EXPECT_TRUE(j["fits"].get<bool>());
+  EXPECT_EQ(j["plan"]["kv_cache"].get<uint64_t>(), 520 * MiB);
+  EXPECT_EQ(j["plan"]["weights"].get<uint64_t>(), weights);
+  EXPECT_EQ(j["machine"]["usable_source"], "HEARTH_MEM_LIMIT");
+
+  // weights + 4 GiB (minus the 5 % margin): 256k context does not fit -> exit 3 with the largest context that does.
+  const std::string small = std::to_string(weights + (uint64_t(4) << 30));
+  r = run_command("HEARTH_MEM_LIMIT=" + small + " " + hearth + " fit " + file + " --ctx 262144 --json");
+  ASSERT_EQ(r.status, 3) << r.output;
+  j = nlohmann::json::parse(r.output);
+  EXPECT_FALSE(j["fits"].get<bool>());
+  const int64_t largest = j["largest_ctx"].get<int64_t>();
+  EXPECT_GT(largest, 1024);
+  EXPECT_LT(largest, 262144);
+  // At that context it fits; one step (256) more does not.
+  r = run_command("HEARTH_MEM_LIMIT=" + small + " " + hearth + " fit " + file + " --ctx " + std::to_string(largest));
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("fits: yes"), std::string::npos) << r.output;
+  r = run_command("HEARTH_MEM_LIMIT=" + small + " " + hearth + " fit " + file + " --ctx " + std::to_string(largest + 256));
+  EXPECT_EQ(r.status, 3) << r.output;
+  EXPECT_NE(r.output.find("fits: NO"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("largest context that fits: " + std::to_string(largest)), std::string::npos) << r.output;
+
+  // Human output names the plan's parts.
+  r = run_command(hearth + " fit " + file + " --mem-limit 4G");
+  EXPECT_EQ(r.status, 3) << r.output;
+  EXPECT_NE(r.output.find("weights alone do not fit"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("KV cache"), std::string::npos);
+  EXPECT_NE(r.output.find("--mem-limit"), std::string::npos);
+
+  // Bad input: clear errors.
+  r = run_command(hearth + " fit " + file + " --kv-type q3");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("unknown KV cache type"), std::string::npos) << r.output;
+}
+
+TEST(FitCli, RealModelFile) {
+  const std::string m = hearth::test::testdata("models/tiny-gemma4-dense.gguf");
+  HEARTH_REQUIRE_FILE(m);
+  auto r = run_command(hearth::test::hearth_binary() + " fit " + m + " --json --ctx 64");
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  EXPECT_GT(j["plan"]["weights"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["plan"]["ctx"].get<int64_t>(), 64);
+}
+
+}  // namespace
