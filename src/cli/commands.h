@@ -14,5 +14,9 @@ Runner add_tokenize(CLI::App& app);
 Runner add_synth(CLI::App& app);
 Runner add_bench(CLI::App& app);
 Runner add_fit(CLI::App& app);
+Runner add_import(CLI::App& app);
+Runner add_list(CLI::App& app);
+Runner add_show(CLI::App& app);
+Runner add_rm(CLI::App& app);
 
 }  // namespace hearth::cli

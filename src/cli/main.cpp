@@ -23,6 +23,10 @@ int main(int argc, char** argv) {
   add(hearth::cli::add_synth);
   add(hearth::cli::add_bench);
   add(hearth::cli::add_fit);
+  add(hearth::cli::add_import);
+  add(hearth::cli::add_list);
+  add(hearth::cli::add_show);
+  add(hearth::cli::add_rm);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
