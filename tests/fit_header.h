@@ -26,6 +26,11 @@ class HeaderWriter {
     for (bool x : v) put<uint8_t>(x ? 1 : 0);
     ++n_kv_;
   }
+  void arr_str(const std::string& k, const std::vector<std::string>& v) {
+    key(k, 9), put<uint32_t>(8), put<uint64_t>(v.size());
+    for (const std::string& x : v) s(x);
+    ++n_kv_;
+  }
   void tensor(const std::string& name, gguf::GgmlType t, std::vector<int64_t> ne) {
     const gguf::TypeTraits& tt = gguf::type_traits(t);
     uint64_t n = 1;

@@ -18,5 +18,6 @@ Runner add_import(CLI::App& app);
 Runner add_list(CLI::App& app);
 Runner add_show(CLI::App& app);
 Runner add_rm(CLI::App& app);
+Runner add_pull(CLI::App& app);
 
 }  // namespace hearth::cli

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   add(hearth::cli::add_list);
   add(hearth::cli::add_show);
   add(hearth::cli::add_rm);
+  add(hearth::cli::add_pull);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
