@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -127,6 +128,72 @@ TEST(FitPlan, LargestContextIsTheLargestThatFits) {
   const auto big = hearth::system::check_fit(m, o, m.weight_bytes * 4);
   EXPECT_TRUE(big.fits);
   EXPECT_EQ(big.largest_ctx, 262144);
+}
+
+TEST(FitPlan, LoadersRefuseWhatDoesNotFitAndNameTheLargestContext) {
+  auto w = gemma4_header(kGemma4Variants[2]);  // 26B-A4B
+  const std::vector<uint8_t> bytes = w.bytes();
+  hearth::gguf::ParseOptions po;
+  po.header_only = true;
+  const hearth::gguf::File f = hearth::gguf::File::parse(bytes, "26b", po);
+  const ModelShape m = ModelShape::from_gguf(f);
+  hearth::system::PlanOptions o;
+  o.ctx = 262144;
+  const uint64_t usable = m.weight_bytes + (uint64_t(4) << 30);
+  const auto r = hearth::system::check_fit(m, o, usable);
+  ASSERT_FALSE(r.fits);
+  try {
+    hearth::system::require_fit(m, o, usable, "cgroup v2 memory.max", false);
+    FAIL() << "expected an error";
+  } catch (const hearth::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("does not fit"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("largest context that fits is " + std::to_string(r.largest_ctx)), std::string::npos) << msg;
+    EXPECT_NE(msg.find("cgroup v2 memory.max"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("--force"), std::string::npos) << msg;
+  }
+  EXPECT_FALSE(hearth::system::require_fit(m, o, usable, "x", true).fits);  // --force
+  o.ctx = r.largest_ctx;
+  EXPECT_TRUE(hearth::system::require_fit(m, o, usable, "x", false).fits);
+  // Smaller quants: the largest one whose weights fit with the same KV cache and buffers.
+  o.ctx = 262144;
+  const std::map<std::string, uint64_t> quants = {{"Q8_0", m.weight_bytes},
+                                                  {"Q6_K", m.weight_bytes * 8 / 10},
+                                                  {"Q4_K_M", m.weight_bytes * 6 / 10},
+                                                  {"Q2_K", m.weight_bytes * 3 / 10}};
+  EXPECT_EQ(hearth::system::smaller_quant_that_fits(r, quants), "Q6_K");
+  EXPECT_EQ(hearth::system::smaller_quant_that_fits(hearth::system::check_fit(m, o, m.weight_bytes / 2), quants), "Q2_K");
+  EXPECT_EQ(hearth::system::smaller_quant_that_fits(hearth::system::check_fit(m, o, 1 << 30), quants), "");
+}
+
+TEST(FitPlan, RequireFitFileReadsEverySplitPart) {
+  const fs::path dir = fs::temp_directory_path() / ("hearth-fit-split-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto w = gemma4_header(kGemma4Variants[0]);  // E2B
+  uint64_t d1 = 0, d2 = 0;
+  const std::vector<uint8_t> h1 = w.bytes(&d1);
+  hearth::test::HeaderWriter p2;
+  p2.str("general.architecture", "gemma4");
+  p2.tensor("extra.weight", GgmlType::F32, {1024, 1024});
+  const std::vector<uint8_t> h2 = p2.bytes(&d2);
+  const std::string f1 = (dir / "m-00001-of-00002.gguf").string(), f2 = (dir / "m-00002-of-00002.gguf").string();
+  std::ofstream(f1, std::ios::binary).write(reinterpret_cast<const char*>(h1.data()), std::streamsize(h1.size()));
+  std::ofstream(f2, std::ios::binary).write(reinterpret_cast<const char*>(h2.data()), std::streamsize(h2.size()));
+  fs::resize_file(f1, h1.size() + d1);
+  fs::resize_file(f2, h2.size() + d2);
+  hearth::system::PlanOptions o;
+  ::setenv("HEARTH_MEM_LIMIT", "1G", 1);
+  try {
+    hearth::system::require_fit_file(f1, o, false);
+    ADD_FAILURE() << "expected an error";
+  } catch (const hearth::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("HEARTH_MEM_LIMIT"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("does not fit at any context"), std::string::npos) << e.what();
+  }
+  const auto r = hearth::system::require_fit_file(f1, o, true);
+  EXPECT_EQ(r.plan.weights, w.weight_bytes() + 4u * 1024 * 1024);
+  ::unsetenv("HEARTH_MEM_LIMIT");
+  fs::remove_all(dir);
 }
 
 TEST(FitPlan, KvTypeNames) {

@@ -296,6 +296,46 @@ TEST(PullHf, HostileNamesFromTheServerAreRejected) {
   EXPECT_FALSE(fs::exists("/tmp/pwn"));
 }
 
+TEST(PullHf, VisionProjectorAndSplitPartsArePulled) {
+  PullServer s;
+  const std::string& m = model_bytes();
+  const std::string a = m.substr(0, m.size() / 2), b = m.substr(m.size() / 2);
+  s.add_hf_file(kRepo, "tiny-Q8_0-00001-of-00002.gguf", a);
+  s.add_hf_file(kRepo, "tiny-Q8_0-00002-of-00002.gguf", b);
+  s.add_hf_file(kRepo, "mmproj-tiny-F16.gguf", "projector bytes");
+  s.add_hf_file(kRepo, "mmproj-tiny-Q8_0.gguf", "other projector");
+  Env e;
+  auto r = run_command(e.pull(s));
+  ASSERT_EQ(r.status, 0) << r.output;
+  hearth::store::Store st(e.store());
+  auto sm = st.find(std::string("hf.co/") + kRepo + ":Q8_0");
+  ASSERT_TRUE(sm.has_value());
+  ASSERT_EQ(sm->manifest.files.size(), 3u);
+  EXPECT_EQ(sm->manifest.files[0].name, "tiny-Q8_0-00001-of-00002.gguf");
+  EXPECT_EQ(sm->manifest.files[1].name, "tiny-Q8_0-00002-of-00002.gguf");
+  EXPECT_EQ(sm->manifest.files[2].role, "mmproj");
+  EXPECT_EQ(sm->manifest.files[2].name, "mmproj-tiny-F16.gguf");
+  EXPECT_EQ(read_file(e.blob(a)), a);
+  EXPECT_EQ(read_file(e.blob(b)), b);
+  EXPECT_EQ(read_file(e.blob("projector bytes")), "projector bytes");
+}
+
+TEST(PullOci, OllamaRegistryNames) {
+  PullServer s;
+  const std::string& m = model_bytes();
+  s.add_oci("library/tinymodel", "q8", {{"application/vnd.ollama.image.model", m},
+                                        {"application/vnd.ollama.image.projector", "proj"}});
+  Env e;
+  auto r = run_command(e.env(s) + hearth::test::hearth_binary() + " pull tinymodel:q8 --no-progress --registry " + s.url());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(read_file(e.blob(m)), m);
+  EXPECT_EQ(read_file(e.blob("proj")), "proj");
+  hearth::store::Store st(e.store());
+  auto sm = st.find("registry.ollama.ai/library/tinymodel:q8");
+  ASSERT_TRUE(sm.has_value());
+  EXPECT_EQ(sm->manifest.files[1].role, "mmproj");
+}
+
 TEST(PullOci, TokenAuthManifestAndBlobs) {
   PullServer s;
   const std::string& m = model_bytes();
@@ -357,6 +397,15 @@ TEST(FitRemote, HeaderOnlyWithFewRangeRequests) {
   EXPECT_EQ(j["http_requests"].get<int>(), ranges + 1);  // + the tree listing
   std::printf("[ measured ] remote fit 31B: %d Range request(s), %llu header bytes of a %.1f GB file\n", ranges,
               static_cast<unsigned long long>(sent), double(header.size() + data) / 1e9);
+
+  // Does not fit in 24 GiB: the answer names the largest context and a smaller quant of the repository that fits.
+  s.add_hf_virtual("google/gemma-4-31B-GGUF", "gemma-4-31B-Q4_K_M.gguf", header, (header.size() + data) * 55 / 100);
+  s.add_hf_virtual("google/gemma-4-31B-GGUF", "gemma-4-31B-Q6_K.gguf", header, (header.size() + data) * 80 / 100);
+  r = run_command(e.env(s) + "HEARTH_MEM_LIMIT=24G " + hearth::test::hearth_binary() +
+                  " fit hf.co/google/gemma-4-31B-GGUF:Q8_0 --ctx 32768");
+  EXPECT_EQ(r.status, 3) << r.output;
+  EXPECT_NE(r.output.find("fits: NO"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("a smaller quant that fits at this context: Q4_K_M"), std::string::npos) << r.output;
 }
 
 TEST(FitRemote, LargeHeaderGrowsTheRangeAndSplitFilesAreSummed) {

@@ -70,6 +70,7 @@ int run_fit(const FitArgs& a) {
   } else {
     src = fetch_remote_header(a.ref);
   }
+  for (const auto& e : src.extras) opt.extras.push_back(e);
   std::vector<const gguf::File*> parts;
   for (const gguf::File& f : src.files) parts.push_back(&f);
   const system::ModelShape shape = system::ModelShape::from_gguf(parts);
@@ -153,6 +154,12 @@ void print_fit(const system::ModelShape& m, const system::FitResult& r, const sy
     std::printf("fits: NO (needs %s more); the weights alone do not fit at any context\n",
                 format_bytes(p.total - r.budget).c_str());
   }
+  if (!r.fits) {
+    const std::string q = system::smaller_quant_that_fits(r, src.quant_sizes);
+    if (!q.empty())
+      std::printf("a smaller quant that fits at this context: %s (%s)\n", q.c_str(),
+                  format_bytes(src.quant_sizes.at(q)).c_str());
+  }
 }
 
 nlohmann::json fit_json(const system::ModelShape& m, const system::FitResult& r, const system::Hardware& hw,
@@ -174,6 +181,7 @@ nlohmann::json fit_json(const system::ModelShape& m, const system::FitResult& r,
   if (hw.cgroup_limit) j["machine"]["cgroup_limit"] = *hw.cgroup_limit;
   j["fits"] = r.fits;
   j["largest_ctx"] = r.largest_ctx;
+  j["smaller_quant"] = r.fits ? "" : system::smaller_quant_that_fits(r, src.quant_sizes);
   j["http_requests"] = src.http_requests;
   j["bytes_fetched"] = src.bytes_fetched;
   return j;

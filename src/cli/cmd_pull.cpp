@@ -34,7 +34,9 @@ FitSource header_of(const store::RemoteModel& rm, int stall) {
   FitSource src;
   src.description = rm.ref.canonical();
   src.http_requests = rm.requests;
+  src.quant_sizes = rm.quant_sizes;
   for (const store::RemoteFile& f : rm.files) {
+    if (f.role == "mmproj") src.extras.push_back({"vision projector " + f.name, f.size});
     if (f.role != "model") continue;
     // Later split parts carry only their tensor directory: start smaller.
     store::RemoteHeader h = store::fetch_header(f.url, rm.headers, f.size, stall, src.files.empty() ? 2u << 20 : 256u << 10);

@@ -1,5 +1,6 @@
 // Shared by `hearth fit` and `hearth show`: where a model's header came from, and the memory plan report.
 #pragma once
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -15,6 +16,8 @@ struct FitSource {
   std::string description;                             // file path or remote URL
   std::vector<std::unique_ptr<std::vector<uint8_t>>> buffers;  // header bytes the parsed files point into
   std::vector<gguf::File> files;                       // one per split part
+  std::map<std::string, uint64_t> quant_sizes;       // other quants of a remote repository
+  std::vector<std::pair<std::string, uint64_t>> extras;  // e.g. the repository's vision projector
   int http_requests = 0;
   uint64_t bytes_fetched = 0;
 };

@@ -98,7 +98,7 @@ RemoteModel resolve_hf(const Reference& ref, const RemoteOptions& opt) {
       continue;
     }
     const std::string q = quant_in_name(f.path);
-    if (!q.empty()) quants.insert(q);
+    if (!q.empty()) quants.insert(q), m.quant_sizes[q] += f.size;
     if (upper(q) == want) model.push_back(f);
   }
   m.quants.assign(quants.begin(), quants.end());

@@ -2,6 +2,7 @@
 // (manifest, token auth, blobs). And the GGUF header of a remote file, fetched with a few Range requests.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,7 @@ struct RemoteModel {
   std::vector<RemoteFile> files;
   std::vector<std::string> headers;  // authorization for the file URLs
   std::vector<std::string> quants;   // every quant the repository offers (Hugging Face)
+  std::map<std::string, uint64_t> quant_sizes;  // quant -> bytes of its model files (all split parts)
   int requests = 0;                  // HTTP requests the resolution took
 };
 

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 
 #include "core/error.h"
+#include "system/hardware.h"
 
 namespace hearth::system {
 
@@ -204,6 +207,55 @@ FitResult check_fit(const ModelShape& m, const PlanOptions& opt, uint64_t usable
     r.largest_ctx = lo >= 256 ? lo / 256 * 256 : lo;
   }
   return r;
+}
+
+std::string smaller_quant_that_fits(const FitResult& r, const std::map<std::string, uint64_t>& quant_sizes) {
+  std::string best;
+  uint64_t best_size = 0;
+  const uint64_t rest = r.plan.total - r.plan.weights;
+  for (const auto& [q, size] : quant_sizes) {
+    if (size >= r.plan.weights || rest + size > r.budget) continue;
+    if (size > best_size) best = q, best_size = size;
+  }
+  return best;
+}
+
+FitResult require_fit(const ModelShape& m, const PlanOptions& opt, uint64_t usable, const std::string& usable_source,
+                      bool force) {
+  FitResult r = check_fit(m, opt, usable);
+  if (r.fits || force) return r;
+  std::string msg = "the model does not fit in memory at context " + std::to_string(opt.ctx) +
+                    (opt.parallel > 1 ? " x " + std::to_string(opt.parallel) + " sequences" : "") + ": it needs " +
+                    format_bytes(r.plan.total) + " (weights " + format_bytes(r.plan.weights) + ", KV cache " +
+                    format_bytes(r.plan.kv + r.plan.ring) + ", compute " + format_bytes(r.plan.compute) +
+                    (r.plan.extras ? ", extras " + format_bytes(r.plan.extras) : "") + "), the budget is " +
+                    format_bytes(r.budget) + " (" + format_bytes(usable) + " usable from " + usable_source +
+                    ", minus a " + format_bytes(r.margin) + " margin). ";
+  if (r.largest_ctx > 0) msg += "The largest context that fits is " + std::to_string(r.largest_ctx) + " (use --ctx " +
+                                std::to_string(r.largest_ctx) + "), or pass --force to load anyway.";
+  else msg += "It does not fit at any context: use a smaller quantisation, or pass --force to load anyway.";
+  throw Error(msg);
+}
+
+FitResult require_fit_file(const std::string& path, const PlanOptions& opt, bool force) {
+  std::vector<gguf::File> files;
+  files.push_back(gguf::File::open(path));
+  // FILE-00001-of-0000N.gguf: the other parts hold the rest of the weights.
+  const size_t n = path.size();
+  if (n > 20 && path.compare(n - 5, 5, ".gguf") == 0 && path.compare(n - 20, 7, "-00001-") == 0 &&
+      path.compare(n - 14, 4, "-of-") == 0) {
+    const int count = std::min(999, std::atoi(path.substr(n - 10, 5).c_str()));
+    for (int i = 2; i <= count; ++i) {
+      char part[16];
+      std::snprintf(part, sizeof part, "%05d", i);
+      files.push_back(gguf::File::open(path.substr(0, n - 19) + part + path.substr(n - 14)));
+    }
+  }
+  std::vector<const gguf::File*> parts;
+  for (const gguf::File& f : files) parts.push_back(&f);
+  const ModelShape m = ModelShape::from_gguf(parts);
+  const Hardware hw = probe();
+  return require_fit(m, opt, hw.usable, hw.usable_source, force);
 }
 
 }  // namespace hearth::system

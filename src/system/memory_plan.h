@@ -99,4 +99,16 @@ struct FitResult {
 };
 FitResult check_fit(const ModelShape& m, const PlanOptions& opt, uint64_t usable);
 
+// Other quantisations of the same model (name -> bytes of its files): the largest whose weights, with the rest
+// of this plan unchanged, fit the budget. Empty when none does (or none is smaller).
+std::string smaller_quant_that_fits(const FitResult& r, const std::map<std::string, uint64_t>& quant_sizes);
+
+// What loaders (`serve`, `run`) call before loading: throws hearth::Error with the plan and the nearest option
+// that fits (the largest context, or nothing fits) unless `force`. `usable` comes from system::probe().
+FitResult require_fit(const ModelShape& m, const PlanOptions& opt, uint64_t usable, const std::string& usable_source,
+                      bool force);
+// The same for a local GGUF file (all split parts are read when FILE is part 1 of N); probes the machine
+// (HEARTH_MEM_LIMIT honoured).
+FitResult require_fit_file(const std::string& path, const PlanOptions& opt, bool force);
+
 }  // namespace hearth::system
