@@ -66,7 +66,8 @@ struct Env {
   TempDir dir;
   std::string store() const { return dir.str() + "/store"; }
   std::string env(const PullServer& s) const {
-    return "HEARTH_MODELS=" + store() + " HEARTH_HF_ENDPOINT=" + s.url() + " HEARTH_PULL_BACKOFF_MS=20 ";
+    return "HEARTH_MODELS=" + store() + " HEARTH_HF_ENDPOINT=" + s.url() +
+           " HEARTH_PULL_BACKOFF_MS=20 OLLAMA_MODELS=/nonexistent HF_HUB_CACHE=/nonexistent ";
   }
   std::string pull(const PullServer& s, const std::string& extra = "") const {
     return env(s) + hearth::test::hearth_binary() + " pull hf.co/" + kRepo + ":Q8_0 --no-progress " + extra;

@@ -166,7 +166,7 @@ TEST(StoreManifests, HostileManifestsAreRejectedAndNeverFollowed) {
 TEST(StoreCli, ImportHardLinksListShowRemoveWithSharedBlobs) {
   TempDir t;
   const std::string hearth = hearth::test::hearth_binary();
-  const std::string env = "HEARTH_MODELS=" + t.str() + "/store ";
+  const std::string env = "HEARTH_MODELS=" + t.str() + "/store OLLAMA_MODELS=/nonexistent HF_HUB_CACHE=/nonexistent ";
   const std::string model = (t / "tiny.gguf").string();
   auto r = run_command(hearth + " synth --preset tiny-dense -q -o " + model);
   ASSERT_EQ(r.status, 0) << r.output;
@@ -222,6 +222,58 @@ TEST(StoreCli, ImportHardLinksListShowRemoveWithSharedBlobs) {
   EXPECT_FALSE(fs::exists(t / "evil"));
   r = run_command(env + hearth + " import " + (t / "missing.gguf").string());
   EXPECT_EQ(r.status, 1);
+}
+
+TEST(StoreDiscover, OllamaStoreAndHuggingFaceCacheAreOfferedInPlace) {
+  TempDir t;
+  const std::string hearth = hearth::test::hearth_binary();
+  const std::string model = (t / "tiny.gguf").string();
+  auto r = run_command(hearth + " synth --preset tiny-dense -q -o " + model);
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string hex = hearth::store::sha256_file(model);
+  // Ollama: manifests/<host>/<ns>/<model>/<tag> -> blobs/sha256-<hex>
+  const fs::path ol = t / "ollama";
+  fs::create_directories(ol / "blobs");
+  fs::create_hard_link(model, ol / "blobs" / ("sha256-" + hex));
+  write_file(ol / "manifests/registry.ollama.ai/library/tiny/latest",
+             R"({"schemaVersion":2,"layers":[{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:)" +
+                 hex + R"(","size":1}]})");
+  write_file(ol / "manifests/registry.ollama.ai/library/evil/latest",  // hostile: ignored
+             R"({"layers":[{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:../../../tiny.gguf"}]})");
+  // Hugging Face cache: snapshots/<rev>/<file> is a symlink into blobs/.
+  const fs::path hf = t / "hf";
+  const fs::path repo = hf / "models--org--tiny-GGUF";
+  fs::create_directories(repo / "blobs");
+  fs::create_directories(repo / "snapshots/0123abcd");
+  fs::copy_file(model, repo / "blobs" / hex);
+  fs::create_symlink("../../blobs/" + hex, repo / "snapshots/0123abcd/tiny-F32.gguf");
+  const std::string env = "HEARTH_MODELS=" + t.str() + "/store OLLAMA_MODELS=" + ol.string() + " HF_HUB_CACHE=" +
+                          hf.string() + " ";
+
+  r = run_command(env + hearth + " list --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  ASSERT_EQ(j.size(), 2u) << r.output;
+  EXPECT_EQ(j[0]["name"], "ollama/library/tiny:latest");
+  EXPECT_EQ(j[0]["source"], "ollama");
+  EXPECT_EQ(j[1]["name"], "hf-cache/org/tiny-GGUF/tiny-F32.gguf");
+  EXPECT_EQ(j[1]["quant"], "F32");
+  r = run_command(env + hearth + " list");
+  EXPECT_NE(r.output.find("found elsewhere"), std::string::npos) << r.output;
+
+  // fit reads them in place; import hard-links them into the store.
+  r = run_command(env + hearth + " fit ollama/library/tiny:latest --json --ctx 64");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(r.output)["plan"]["ctx"], 64);
+  r = run_command(env + hearth + " fit hf-cache/org/tiny-GGUF/tiny-F32.gguf --ctx 64");
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = run_command(env + hearth + " import ollama/library/tiny:latest");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("hard link"), std::string::npos) << r.output;
+  hearth::store::Store s(t.str() + "/store");
+  auto m = s.find("tiny:latest");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(fs::hard_link_count(model), 3u);  // the file, Ollama's blob, hearth's blob: one copy on disk
 }
 
 }  // namespace

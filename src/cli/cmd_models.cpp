@@ -1,5 +1,6 @@
 // hearth import | list | show | rm: the local model store (store/store.h).
 #include <cstdio>
+#include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <memory>
@@ -8,6 +9,7 @@
 #include "cli/fit_report.h"
 #include "core/error.h"
 #include "gguf/reader.h"
+#include "store/discover.h"
 #include "store/store.h"
 #include "system/hardware.h"
 #include "system/memory_plan.h"
@@ -57,6 +59,16 @@ Runner add_import(CLI::App& app) {
   c->add_option("file", a->file, "GGUF file")->required();
   c->add_option("--name", a->name, "Name in the store (default: the file name without .gguf)");
   return [a] {
+    if (!std::filesystem::exists(a->file))
+      for (const auto& x : store::discover_external())
+        if (x.name == a->file) {
+          if (a->name.empty()) {
+            a->name = x.name.substr(x.name.rfind('/') + 1);
+            if (const size_t dot = a->name.rfind(".gguf"); dot != std::string::npos) a->name.resize(dot);
+          }
+          a->file = x.path;
+          break;
+        }
     gguf::File::open(a->file);  // must be a GGUF
     std::string name = a->name;
     if (name.empty()) {
@@ -80,11 +92,24 @@ Runner add_list(CLI::App& app) {
   return [json] {
     store::Store s;
     const auto models = s.list();
+    const auto external = store::discover_external();
+    auto mtime = [](const std::string& p) {
+      std::error_code ec;
+      const auto t = std::filesystem::last_write_time(p, ec);
+      return ec ? int64_t(0)
+                : int64_t(std::chrono::duration_cast<std::chrono::seconds>(
+                              t.time_since_epoch() - (std::filesystem::file_time_type::clock::now().time_since_epoch() -
+                                                      std::chrono::system_clock::now().time_since_epoch()))
+                              .count());
+    };
     if (*json) {
       nlohmann::json j = nlohmann::json::array();
       for (const auto& m : models)
         j.push_back({{"name", m.ref.canonical()}, {"size", m.size}, {"quant", quant_of(s.model_path(m))},
-                     {"modified", m.modified}, {"files", m.manifest.files.size()}});
+                     {"modified", m.modified}, {"files", m.manifest.files.size()}, {"source", "store"}});
+      for (const auto& x : external)
+        j.push_back({{"name", x.name}, {"size", x.size}, {"quant", quant_of(x.path)}, {"modified", mtime(x.path)},
+                     {"files", 1}, {"source", x.source}, {"path", x.path}});
       std::printf("%s\n", j.dump(2).c_str());
       return 0;
     }
@@ -92,6 +117,12 @@ Runner add_list(CLI::App& app) {
     for (const auto& m : models)
       std::printf("%-56s %12s %-8s %s\n", m.ref.canonical().c_str(), system::format_bytes(m.size).c_str(),
                   quant_of(s.model_path(m)).c_str(), when(m.modified).c_str());
+    if (!external.empty()) {
+      std::printf("\nfound elsewhere (used in place; `hearth import NAME` adds one to the store without copying):\n");
+      for (const auto& x : external)
+        std::printf("%-56s %12s %-8s %s\n", x.name.c_str(), system::format_bytes(x.size).c_str(),
+                    quant_of(x.path).c_str(), when(mtime(x.path)).c_str());
+    }
     return 0;
   };
 }

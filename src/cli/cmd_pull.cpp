@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/fit_report.h"
 #include "core/error.h"
+#include "store/discover.h"
 #include "store/puller.h"
 #include "store/remote.h"
 #include "store/store.h"
@@ -135,6 +136,16 @@ int run_pull(const PullArgs& a) {
 }  // namespace
 
 FitSource fetch_remote_header(const std::string& ref_text) {
+  // A model another tool downloaded (Ollama, the Hugging Face cache): read in place.
+  if (ref_text.rfind("ollama/", 0) == 0 || ref_text.rfind("hf-cache/", 0) == 0) {
+    for (const auto& x : store::discover_external())
+      if (x.name == ref_text) {
+        FitSource src;
+        src.description = x.name + " (" + x.path + ")";
+        src.files.push_back(gguf::File::open(x.path));
+        return src;
+      }
+  }
   const store::Reference ref = store::parse_reference(ref_text);
   if (ref.kind == store::RefKind::Path) throw Error("'" + ref_text + "': no such file");
   // Already in the store: read the local blobs.
