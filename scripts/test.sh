@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/setup-reference.sh || echo "test.sh: llama.cpp reference unavailable; parity tests against it will skip"
+scripts/setup-node-tests.sh || echo "test.sh: openai/ollama npm clients unavailable; server SDK tests will skip"
 scripts/build.sh release
 (cd build && ctest --output-on-failure -j2 --timeout 1200)
 scripts/build.sh asan
