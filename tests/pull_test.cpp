@@ -351,6 +351,20 @@ TEST(PullOci, TokenAuthManifestAndBlobs) {
   const auto l = nlohmann::json::parse(r.output);
   ASSERT_EQ(l.size(), 1u);
   EXPECT_EQ(l[0]["name"], "registry-1.docker.io/ai/gemma4:e2b");
+  // fit on an OCI reference: header only, with the same token auth.
+  r = run_command(e.env(s) + hearth::test::hearth_binary() + " fit ai/gemma4:e2b --json --ctx 64 --registry " + s.url() +
+                  " --mem-limit 64G");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_GT(nlohmann::json::parse(r.output)["plan"]["weights"].get<uint64_t>(), 0u);
+  fs::remove_all(e.store());
+  s.clear_log();
+  r = run_command(e.env(s) + hearth::test::hearth_binary() + " fit ai/gemma4:e2b --json --ctx 64 --registry " + s.url());
+  ASSERT_TRUE(r.status == 0 || r.status == 3) << r.output;
+  int ranges = 0;
+  for (const auto& q : s.requests())
+    if (!q.range.empty()) ++ranges;
+  EXPECT_EQ(ranges, 1);
+  EXPECT_EQ(s.download_bytes(), 0u);
   r = run_command(e.env(s) + hearth::test::hearth_binary() + " pull ai/nothing:here --registry " + s.url());
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("HTTP 404"), std::string::npos) << r.output;

@@ -23,7 +23,7 @@ struct FitArgs {
   std::string kv_type = "f16";
   int ubatch = 512;
   std::string mem_limit;
-  std::string mmproj, draft;
+  std::string mmproj, draft, registry;
   bool json = false;
 };
 
@@ -68,7 +68,7 @@ int run_fit(const FitArgs& a) {
     for (const std::string& p : split_parts(a.ref)) src.files.push_back(gguf::File::open(p));
     src.description = a.ref;
   } else {
-    src = fetch_remote_header(a.ref);
+    src = fetch_remote_header(a.ref, a.registry);
   }
   for (const auto& e : src.extras) opt.extras.push_back(e);
   std::vector<const gguf::File*> parts;
@@ -96,6 +96,7 @@ Runner add_fit(CLI::App& app) {
   c->add_option("--mem-limit", a->mem_limit, "Pretend the machine has this much usable memory (e.g. 8G)");
   c->add_option("--mmproj", a->mmproj, "Vision projector GGUF to include");
   c->add_option("--draft", a->draft, "Draft model GGUF to include");
+  c->add_option("--registry", a->registry, "OCI registry base URL for OCI references");
   c->add_flag("--json", a->json, "Machine-readable output");
   return [a] { return run_fit(*a); };
 }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "cli/commands.h"
@@ -100,6 +101,17 @@ int run_pull(const PullArgs& a) {
     if (!a.quiet)
       std::fprintf(stderr, "pulling %s: %zu file%s, %s\n", rm.ref.canonical().c_str(), rm.files.size(),
                    rm.files.size() == 1 ? "" : "s", system::format_bytes(size).c_str());
+    uint64_t missing = 0;
+    for (const store::RemoteFile& f : rm.files) {
+      if (st.has_blob(f.digest)) continue;
+      std::error_code ec;
+      const uint64_t have = std::filesystem::exists(st.partial_path(f.digest), ec)
+                                ? std::filesystem::file_size(st.partial_path(f.digest), ec) : 0;
+      missing += f.size - std::min(f.size, have);
+    }
+    if (missing > st.free_space())
+      throw Error("not enough disk space for " + rm.ref.canonical() + " in " + st.root() + ": " +
+                  system::format_bytes(missing) + " needed, " + system::format_bytes(st.free_space()) + " free");
     try {
       for (const store::RemoteFile& f : rm.files) {
         store::BlobSource bs{f.name, f.url, rm.headers, f.digest, f.size};
@@ -135,7 +147,7 @@ int run_pull(const PullArgs& a) {
 }
 }  // namespace
 
-FitSource fetch_remote_header(const std::string& ref_text) {
+FitSource fetch_remote_header(const std::string& ref_text, const std::string& registry) {
   // A model another tool downloaded (Ollama, the Hugging Face cache): read in place.
   if (ref_text.rfind("ollama/", 0) == 0 || ref_text.rfind("hf-cache/", 0) == 0) {
     for (const auto& x : store::discover_external())
@@ -158,6 +170,7 @@ FitSource fetch_remote_header(const std::string& ref_text) {
     return src;
   }
   RemoteArgs a;
+  a.registry = registry;
   if (const char* s = std::getenv("HEARTH_STALL_TIMEOUT"); s && *s) a.stall_timeout = std::max(1, std::atoi(s));
   const store::RemoteModel rm = store::resolve_remote(ref, remote_options(a));
   return header_of(rm, a.stall_timeout);

@@ -23,7 +23,8 @@ struct FitSource {
 };
 
 // A reference that is not a local file: fetch only the GGUF header(s) with HTTP Range requests (cmd_pull.cpp).
-FitSource fetch_remote_header(const std::string& ref);
+// `registry`: OCI base URL override (--registry), empty for the default.
+FitSource fetch_remote_header(const std::string& ref, const std::string& registry = "");
 
 void print_fit(const system::ModelShape& m, const system::FitResult& r, const system::Hardware& hw,
                const FitSource& src);
