@@ -179,16 +179,15 @@ TEST(PullHf, StalledServerIsRetried) {
   PullServer s;
   const std::string& m = model_bytes();
   s.add_hf_file(kRepo, kFile, m);
-  s.push_fault({PullServer::Fault::Stall, m.size() / 4, 4000, ""});
+  s.push_fault({PullServer::Fault::Stall, m.size() / 4, 8000, ""});
   Env e;
   const auto t0 = std::chrono::steady_clock::now();
   auto r = run_command(e.pull(s, "--stall-timeout 1"));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_EQ(r.status, 0) << r.output;
-  std::printf("%s\n", r.output.c_str());
   EXPECT_NE(r.output.find("retrying"), std::string::npos) << r.output;
   EXPECT_EQ(read_file(e.blob(m)), m);
-  EXPECT_LT(secs, 4.0);  // gave up on the stalled connection after about 1 s, not the server's 4 s
+  EXPECT_LT(secs, 6.0);  // gave up on the stalled connection after about 1 s, not the server's 8 s
   EXPECT_LE(s.download_bytes(), m.size() + m.size() / 10);
 }
 

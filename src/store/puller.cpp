@@ -135,6 +135,7 @@ PullStats download_blob(const Store& store, const BlobSource& src, const PullOpt
   PullOptions opt = opt_in;
   if (const char* e = std::getenv("HEARTH_PULL_BACKOFF_MS"); e && *e) opt.backoff_ms = std::max(0, std::atoi(e));
   PullStats stats;
+  if (src.size == 0) throw Error(src.name + ": the server did not give the file's size");
   const std::string blob = store.blob_path(src.digest);
   const std::string want_hex = digest_hex(src.digest);
   const std::string partial = blob + ".partial";
