@@ -169,8 +169,10 @@ TEST(PullHf, CorruptedByteIsDetectedDiscardedAndRefetched) {
   s.add_hf_file(kRepo, kFile, m);
   s.push_fault({PullServer::Fault::Corrupt, m.size() / 2, 0, ""});
   Env e;
-  auto r = run_command(e.pull(s));
+  auto r = run_command(e.pull(s, "--mem-limit 100M"));
   ASSERT_EQ(r.status, 0) << r.output;
+  // (and pull warned, from the remote header, that the model will not fit 100 MB)
+  EXPECT_NE(r.output.find("will not fit this machine"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("sha256 mismatch"), std::string::npos) << r.output;
   EXPECT_EQ(read_file(e.blob(m)), m);
 }
