@@ -89,3 +89,16 @@ TEST(Sampler, FiltersRemoveUnlikelyTokens) {
 }
 
 }  // namespace
+
+TEST(Sampler, NeverDrawsAMaskedToken) {
+  // A grammar leaves 3 of 1000 tokens; top-k 40 and any temperature must still draw only those.
+  std::vector<float> logits(1000, -INFINITY);
+  logits[7] = -30.0f;
+  logits[500] = -31.0f;
+  logits[999] = -29.5f;
+  for (uint64_t seed = 0; seed < 2000; ++seed) {
+    hearth::runtime::Sampler s({1.5f, 40, 1.0f, 0.0f, seed});
+    const int32_t id = s.sample(logits.data(), int(logits.size()));
+    ASSERT_TRUE(id == 7 || id == 500 || id == 999) << "seed " << seed << " drew " << id;
+  }
+}

@@ -1,5 +1,8 @@
 #include "chat/request_json.h"
 
+#include <climits>
+#include <string>
+
 #include "core/error.h"
 
 namespace hearth::chat {
@@ -197,6 +200,22 @@ ChatRequest parse_openai_request(const json& body) {
   }
   if (const json* v = field(body, "presence_penalty")) s.presence_penalty = float(num_field(*v, "presence_penalty"));
   if (const json* v = field(body, "frequency_penalty")) s.frequency_penalty = float(num_field(*v, "frequency_penalty"));
+  if (const json* v = field(body, "logit_bias")) {
+    if (!v->is_object()) throw Error("logit_bias must be an object mapping token ids to numbers");
+    for (auto it = v->begin(); it != v->end(); ++it) {
+      int64_t id = -1;
+      try {
+        size_t used = 0;
+        id = std::stoll(it.key(), &used);
+        if (used != it.key().size()) id = -1;
+      } catch (const std::exception&) {
+      }
+      if (id < 0 || id > INT32_MAX) throw Error("logit_bias key \"" + it.key() + "\" is not a token id");
+      const double bias = num_field(it.value(), "logit_bias[\"" + it.key() + "\"]");
+      if (bias < -100 || bias > 100) throw Error("logit_bias values must be between -100 and 100");
+      s.logit_bias.emplace_back(int32_t(id), float(bias));
+    }
+  }
   for (const char* key : {"max_tokens", "max_completion_tokens"})
     if (const json* v = field(body, key)) {
       if (!v->is_number_integer() || v->get<int64_t>() < 1) throw Error(std::string(key) + " must be a positive integer");

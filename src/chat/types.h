@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -46,10 +47,14 @@ struct Sampling {
   std::optional<uint64_t> seed;
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
+  std::vector<std::pair<int32_t, float>> logit_bias;  // OpenAI logit_bias: token id → added to its logit
 };
 
 struct ChatRequest {
   std::vector<Message> messages;
+  // Completions API: this text (special tokens parsed, BOS added) instead of rendered messages; the output
+  // is all content (no thinking channel, no tool calls).
+  std::optional<std::string> raw_prompt;
   std::vector<Tool> tools;
   ToolChoice tool_choice = ToolChoice::Auto;
   std::string tool_choice_function;  // ToolChoice::Function
@@ -82,6 +87,15 @@ struct ChatEvent {
   int index = 0;             // ToolCall: position among this answer's calls
   std::string finish_reason; // Done: stop, length, tool_calls
   Usage usage;               // Done
+};
+
+// The whole answer, as the events added up.
+struct ChatResult {
+  std::string reasoning, content;
+  std::vector<ToolCall> tool_calls;
+  std::vector<std::string> errors;  // malformed tool calls the model wrote (reported, never leaked)
+  std::string finish_reason;        // stop, length, tool_calls, cancelled
+  Usage usage;
 };
 
 }  // namespace hearth::chat

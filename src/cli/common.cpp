@@ -1,6 +1,9 @@
 #include "cli/common.h"
 
 #include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
 
 namespace hearth::cli {
 
@@ -35,6 +38,22 @@ std::vector<int32_t> parse_id_list(const std::string& s) {
     i = j + 1;
   }
   return out;
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::string text;
+  if (path == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw Error("cannot open " + path);
+    text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(path + " is not valid JSON: " + e.what());
+  }
 }
 
 }  // namespace hearth::cli

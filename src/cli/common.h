@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
 #include "gguf/reader.h"
 #include "models/model.h"
@@ -30,6 +32,7 @@ inline double ms_since(std::chrono::steady_clock::time_point t) {
 }
 
 std::string human_bytes(uint64_t n);
+nlohmann::json read_json_file(const std::string& path);  // "-" reads stdin; throws hearth::Error
 std::vector<int32_t> parse_id_list(const std::string& s);  // "2,10,20" -> {2, 10, 20}
 
 }  // namespace hearth::cli

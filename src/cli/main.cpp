@@ -22,12 +22,17 @@ int main(int argc, char** argv) {
   add(hearth::cli::add_tokenize);
   add(hearth::cli::add_synth);
   add(hearth::cli::add_bench);
+  add(hearth::cli::add_render);
+  add(hearth::cli::add_chat);
   add(hearth::cli::add_fit);
   add(hearth::cli::add_import);
   add(hearth::cli::add_list);
   add(hearth::cli::add_show);
   add(hearth::cli::add_rm);
   add(hearth::cli::add_pull);
+  add(hearth::cli::add_serve);
+  add(hearth::cli::add_run);
+  add(hearth::cli::add_ps);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

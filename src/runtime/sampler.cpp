@@ -22,6 +22,8 @@ int32_t Sampler::sample(const float* logits, int n_vocab) {
   size_t k = p_.top_k > 0 ? std::min<size_t>(size_t(p_.top_k), cands_.size()) : cands_.size();
   std::partial_sort(cands_.begin(), cands_.begin() + std::ptrdiff_t(k), cands_.end(), by_logit);
   cands_.resize(k);
+  // Tokens masked out (-inf, e.g. by a grammar) are never candidates, whatever top-k keeps.
+  while (cands_.size() > 1 && cands_.back().logit == -INFINITY) cands_.pop_back();
 
   auto softmax = [&](float temp) {
     const float mx = cands_[0].logit;

@@ -33,4 +33,21 @@ const float* Session::eval(const std::vector<int32_t>& tokens, bool all_logits) 
   return out_.logits.data() + size_t(out_.n_rows - 1) * size_t(n_vocab);
 }
 
+std::vector<float> Session::mean_hidden(const std::vector<int32_t>& tokens) {
+  reset();
+  out_.want_hidden = true;
+  struct Reset {
+    models::ForwardOutput& o;
+    ~Reset() { o.want_hidden = false; }
+  } reset_hidden{out_};
+  eval(tokens, /*all_logits=*/true);  // the model keeps hidden states of the rows that ask for logits
+  const size_t d = size_t(model_.info().n_embd);
+  std::vector<double> sum(d, 0.0);
+  for (int r = 0; r < out_.n_rows; ++r)
+    for (size_t i = 0; i < d; ++i) sum[i] += out_.hidden[size_t(r) * d + i];
+  std::vector<float> mean(d);
+  for (size_t i = 0; i < d; ++i) mean[i] = float(sum[i] / std::max(1, out_.n_rows));
+  return mean;
+}
+
 }  // namespace hearth::runtime

@@ -26,6 +26,10 @@ class Session {
   const float* eval(const std::vector<int32_t>& tokens, bool all_logits = false);
   const std::vector<float>& logits() const { return out_.logits; }
 
+  // Clears the cache, evaluates `tokens` as a new sequence and returns the mean of their final-normed
+  // hidden states (n_embd floats). The cache holds `tokens` afterwards.
+  std::vector<float> mean_hidden(const std::vector<int32_t>& tokens);
+
   int32_t n_past() const { return kv_->n_past(0); }
   int n_ctx() const { return opt_.n_ctx; }
   void reset() { kv_->clear(0); }
