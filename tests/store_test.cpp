@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "run_command.h"
 #include "store/reference.h"
+#include "store/remote.h"
 #include "store/sha256.h"
 #include "store/store.h"
 #include "test_data.h"
@@ -107,6 +108,25 @@ TEST(StoreReference, HostileNamesAreRejected) {
   EXPECT_THROW(hearth::store::digest_hex("sha256:../../../etc/passwd"), Error);
   EXPECT_THROW(hearth::store::digest_hex("sha256:" + std::string(64, 'A')), Error);
   EXPECT_EQ(hearth::store::digest_hex("sha256:" + std::string(64, 'a')), std::string(64, 'a'));
+}
+
+TEST(StoreReference, QuantAndSplitFileNames) {
+  using hearth::store::quant_in_name;
+  EXPECT_EQ(quant_in_name("gemma-4-E2B-it-Q4_K_M.gguf"), "Q4_K_M");
+  EXPECT_EQ(quant_in_name("Q8_0/gemma-4-31B-it-Q8_0-00001-of-00002.gguf"), "Q8_0");
+  EXPECT_EQ(quant_in_name("model.q4_k_s.gguf"), "Q4_K_S");
+  EXPECT_EQ(quant_in_name("model-IQ4_XS.gguf"), "IQ4_XS");  // not Q4_... inside IQ4_XS
+  EXPECT_EQ(quant_in_name("model-UD-Q4_K_XL.gguf"), "Q4_K_XL");
+  EXPECT_EQ(quant_in_name("model_BF16.gguf"), "BF16");
+  EXPECT_EQ(quant_in_name("model.gguf"), "");
+  auto sp = hearth::store::parse_split_name("dir/m-Q8_0-00002-of-00005.gguf");
+  ASSERT_TRUE(sp.has_value());
+  EXPECT_EQ(sp->prefix, "dir/m-Q8_0");
+  EXPECT_EQ(sp->index, 2);
+  EXPECT_EQ(sp->count, 5);
+  EXPECT_FALSE(hearth::store::parse_split_name("m-00006-of-00005.gguf").has_value());
+  EXPECT_FALSE(hearth::store::parse_split_name("m-0000a-of-00005.gguf").has_value());
+  EXPECT_FALSE(hearth::store::parse_split_name("m.gguf").has_value());
 }
 
 TEST(StoreBlobs, PublishVerifiesTheDigest) {

@@ -4,12 +4,12 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <regex>
 
 #include "cli/commands.h"
 #include "cli/fit_report.h"
 #include "core/error.h"
 #include "gguf/reader.h"
+#include "store/remote.h"
 #include "system/hardware.h"
 #include "system/memory_plan.h"
 
@@ -29,16 +29,14 @@ struct FitArgs {
 
 // FILE-00001-of-00003.gguf -> every part, in order (the parts must all exist).
 std::vector<std::string> split_parts(const std::string& path) {
-  static const std::regex re(R"((.*)-(\d{5})-of-(\d{5})\.gguf)");
-  std::smatch mm;
-  if (!std::regex_match(path, mm, re)) return {path};
-  const int n = std::stoi(mm[3].str());
-  if (n < 1 || n > 999) throw Error(path + ": invalid split count");
+  const auto sp = store::parse_split_name(path);
+  if (!sp || sp->index != 1) return {path};
+  if (sp->count > 999) throw Error(path + ": invalid split count");
   std::vector<std::string> out;
-  for (int i = 1; i <= n; ++i) {
+  for (int i = 1; i <= sp->count; ++i) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "-%05d-of-%05d.gguf", i, n);
-    out.push_back(mm[1].str() + buf);
+    std::snprintf(buf, sizeof buf, "-%05d-of-%05d.gguf", i, sp->count);
+    out.push_back(sp->prefix + buf);
     if (!std::filesystem::exists(out.back())) throw Error("split part '" + out.back() + "' is missing");
   }
   return out;

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 
 #include "core/error.h"
@@ -57,8 +57,6 @@ nlohmann::json get_json(const std::string& url, const std::vector<std::string>& 
   }
 }
 
-const std::regex kSplit(R"((.*)-(\d{5})-of-(\d{5})\.gguf)", std::regex::icase);
-
 RemoteModel resolve_hf(const Reference& ref, const RemoteOptions& opt) {
   RemoteModel m;
   m.ref = ref;
@@ -108,11 +106,9 @@ RemoteModel resolve_hf(const Reference& ref, const RemoteOptions& opt) {
     throw Error(what + " has no " + ref.tag + " GGUF file" + (list.empty() ? "" : " (available: " + list + ")"));
   }
   std::sort(model.begin(), model.end(), [](const F& a, const F& b) { return a.path < b.path; });
-  std::smatch sm;
-  const std::string first = model[0].path;
-  if (std::regex_match(first, sm, kSplit)) {
-    const int n = std::stoi(sm[3].str());
-    const std::string prefix = sm[1].str();
+  if (const auto sp = parse_split_name(model[0].path)) {
+    const int n = sp->count;
+    const std::string prefix = sp->prefix;
     std::vector<F> parts;
     for (int i = 1; i <= n; ++i) {
       char suffix[32];
@@ -186,13 +182,40 @@ RemoteModel resolve_oci(const Reference& ref, const RemoteOptions& opt) {
 }
 }  // namespace
 
+std::optional<SplitName> parse_split_name(const std::string& f) {
+  // ...-NNNNN-of-NNNNN.gguf: 20 characters of suffix.
+  const size_t n = f.size();
+  if (n <= 20 || upper(f.substr(n - 5)) != ".GGUF" || f[n - 20] != '-' || f.compare(n - 14, 4, "-of-") != 0)
+    return std::nullopt;
+  const std::string a = f.substr(n - 19, 5), b = f.substr(n - 10, 5);
+  if (a.find_first_not_of("0123456789") != std::string::npos || b.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  SplitName s{f.substr(0, n - 20), std::atoi(a.c_str()), std::atoi(b.c_str())};
+  if (s.index < 1 || s.count < 1 || s.index > s.count) return std::nullopt;
+  return s;
+}
+
 std::string quant_in_name(const std::string& file_name) {
-  static const std::regex q(
-      R"((?:^|[^A-Za-z0-9])((?:IQ[1-4]_(?:XXS|XS|S|M|NL)|Q[2-8]_(?:K(?:_[SML]|_XL)?|[01])|TQ[12]_0|BF16|F16|F32|MXFP4(?:_MOE)?))(?:[^A-Za-z0-9_]|$))",
-      std::regex::icase);
-  std::smatch m;
-  std::string b = basename(file_name);
-  if (std::regex_search(b, m, q)) return upper(m[1].str());
+  static const char* kQuants[] = {
+      "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M", "IQ4_NL",
+      "IQ4_XS", "Q2_K", "Q2_K_S", "Q2_K_L", "Q2_K_XL", "Q3_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q3_K_XL", "Q4_0",
+      "Q4_1", "Q4_K", "Q4_K_S", "Q4_K_M", "Q4_K_L", "Q4_K_XL", "Q5_0", "Q5_1", "Q5_K", "Q5_K_S", "Q5_K_M", "Q5_K_L",
+      "Q5_K_XL", "Q6_K", "Q6_K_L", "Q6_K_XL", "Q8_0", "Q8_K_XL", "TQ1_0", "TQ2_0", "BF16", "F16", "F32", "MXFP4",
+      "MXFP4_MOE"};
+  const std::string b = upper(basename(file_name));
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  for (size_t i = 0; i < b.size(); ++i) {
+    if (i > 0 && alnum(b[i - 1])) continue;  // a quant starts after a separator ('-', '.', '_', ...)
+    std::string best;
+    for (const char* q : kQuants) {
+      const size_t len = std::strlen(q);
+      if (b.compare(i, len, q) != 0) continue;
+      const char next = i + len < b.size() ? b[i + len] : '\0';
+      if (next && (alnum(next) || next == '_')) continue;  // Q4_K must not match Q4_K_M
+      if (len > best.size()) best = q;
+    }
+    if (!best.empty()) return best;
+  }
   return "";
 }
 

@@ -41,6 +41,13 @@ struct RemoteModel {
 
 RemoteModel resolve_remote(const Reference& ref, const RemoteOptions& opt);
 
+// "dir/name-00002-of-00005.gguf" -> {"dir/name", 2, 5}; nullopt for a file that is not a split part.
+struct SplitName {
+  std::string prefix;
+  int index = 0, count = 0;
+};
+std::optional<SplitName> parse_split_name(const std::string& file_name);
+
 // The quant named in a GGUF file name ("gemma-4-E2B-it-Q4_K_M-00001-of-00002.gguf" -> "Q4_K_M"), or "".
 std::string quant_in_name(const std::string& file_name);
 
