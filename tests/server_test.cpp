@@ -70,9 +70,12 @@ std::string tiny_model() {
 
 class ServerProcess {
  public:
-  explicit ServerProcess(const std::vector<std::string>& args, const std::string& model = tiny_model()) {
+  // One compute thread per slot by default: the tests share a small machine, and a spinning kernel thread
+  // pool that loses its core makes every token wait for the scheduler.
+  explicit ServerProcess(const std::vector<std::string>& args, const std::string& threads = "1",
+                         const std::string& model = tiny_model()) {
     log_ = ::testing::TempDir() + "/hearth-serve-" + std::to_string(getpid()) + "-" + std::to_string(counter_++) + ".log";
-    std::vector<std::string> argv = {hearth(), "serve", model, "--port", "0", "--threads", "2"};
+    std::vector<std::string> argv = {hearth(), "serve", model, "--port", "0", "--threads", threads};
     argv.insert(argv.end(), args.begin(), args.end());
     pid_ = fork();
     if (pid_ == 0) {
@@ -209,7 +212,7 @@ TEST(Server, ThroughputFourSlotsVersusOne) {
   double tps[2] = {0, 0};
   for (int i = 0; i < 2; ++i) {
     const std::string parallel = i == 0 ? "1" : "4";
-    ServerProcess srv({"--parallel", parallel, "--ctx", "2048"});
+    ServerProcess srv({"--parallel", parallel, "--ctx", "2048"}, "2");
     ASSERT_TRUE(srv.ok());
     auto r = srv.node("throughput.mjs", "", "16 48");
     ASSERT_EQ(r.status, 0) << r.output << srv.log();

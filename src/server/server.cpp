@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -245,6 +246,13 @@ Server::Server(chat::ChatService& service, ServedModel model, ServerOptions opt)
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
   http_->set_payload_max_length(opt_.max_body);
   http_->set_keep_alive_max_count(1000);
+  http_->set_tcp_nodelay(true);
+  // httplib's default sets SO_REUSEPORT, which lets a second server bind the same port and silently take
+  // half of its connections. SO_REUSEADDR only: a restart can rebind at once, a second server cannot.
+  http_->set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });  // small writes (tokens, short JSON) go out at once, not after a delayed ACK
   http_->set_read_timeout(30, 0);
   http_->set_write_timeout(10, 0);
   install_routes();

@@ -59,9 +59,9 @@ test('/api/chat accepts name:latest and returns tool calls', async () => {
 
 test('/api/chat format (a JSON schema) and think', async () => {
   const schema = { type: 'object', properties: { answer: { type: 'string', enum: ['yes', 'no'] }, n: { type: 'integer', minimum: 0, maximum: 3 } }, required: ['answer', 'n'] };
-  const r = await client.chat({ model: MODEL, messages, format: schema, options: { num_predict: 100, seed: 1 } });
+  const r = await client.chat({ model: MODEL, messages, format: schema, options: { num_predict: 1500, seed: 1 } });
   assert.equal(validate(schema, JSON.parse(r.message.content)), '', r.message.content);
-  const t = await client.chat({ model: MODEL, messages, think: true, options: { num_predict: 60, seed: 1 } });
+  const t = await client.chat({ model: MODEL, messages, think: true, options: { num_predict: 200, seed: 1 } });
   assert.equal(typeof t.message.thinking, 'string');
   assert.ok(t.message.thinking.length > 0);
   assert.ok(t.message.content.length > 0);
