@@ -273,3 +273,27 @@ TEST(Server, MissingModelIsAClearError) {
 }
 
 }  // namespace
+
+namespace {
+
+// hearth run: a scripted terminal session (stdin is not a terminal: no prompts, no colours).
+TEST(Run, ChatsThinksAndLeaves) {
+  const std::string input = ::testing::TempDir() + "/hearth-run-input.txt";
+  {
+    std::ofstream f(input);
+    f << "hello there\n/set think on\n\"\"\"\nline one\nline two\n\"\"\"\n/show thinking\n/nonsense\n/clear\n/bye\n"
+      << "never read\n";
+  }
+  auto r = run_command(hearth() + " run " + shell_quote(tiny_model()) + " -n 40 --seed 1 --threads 1 < " +
+                       shell_quote(input));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("thinking on"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("thinking)"), std::string::npos) << "second answer counts its thinking tokens\n" << r.output;
+  EXPECT_NE(r.output.find("unknown command /nonsense"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("conversation cleared"), std::string::npos) << r.output;
+  size_t answers = 0;
+  for (size_t p = 0; (p = r.output.find(" tok/s (prompt ", p)) != std::string::npos; ++p) ++answers;
+  EXPECT_EQ(answers, 2u) << r.output;
+}
+
+}  // namespace

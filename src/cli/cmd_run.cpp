@@ -187,6 +187,7 @@ int run_run(const RunArgs& a) {
     g_generating = false;
     if (in_reasoning) std::printf("%s", reset);
     std::printf("\n");
+    std::fflush(stdout);  // the statistics go to stderr: keep them after the answer
     last_reasoning = r.reasoning;
     chat::Message answer{"assistant", r.content, r.tool_calls, "", ""};
     history.push_back(answer);
