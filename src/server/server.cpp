@@ -663,48 +663,57 @@ void Server::generate(Api api, chat::ChatRequest req, bool stream, bool include_
   res.set_header("X-Accel-Buffering", "no");
   metrics_->stream_started();
   auto metrics = metrics_;
+  auto pump = [this, gen, fmt](httplib::DataSink& sink) -> bool {
+    std::string out;
+    if (!fmt->begun) {
+      fmt->begun = true;
+      if (fmt->api == Api::OpenAIChat) out += fmt->chat.begin();
+    }
+    const bool finished = gen->job->finished();  // before take(): then every event is already queued
+    bool done = false;
+    for (const auto& ev : gen->take(std::chrono::milliseconds(out.empty() ? 100 : 0))) {
+      out += fmt->event(ev);
+      if (ev.kind == chat::ChatEvent::Kind::Done) {
+        done = true;
+        break;
+      }
+    }
+    if (!done && finished) {
+      std::string msg = "the request ended without an answer";
+      try {
+        gen->job->wait();
+      } catch (const std::exception& e) {
+        msg = e.what();
+      }
+      out += fmt->error(msg);
+      done = true;
+    }
+    if (!done && stopping_) {
+      gen->gone();
+      return false;
+    }
+    if (out.empty() && fmt->sse() && Clock::now() - fmt->last_write > std::chrono::seconds(5))
+      out = ": keep-alive\n\n";  // SSE comment: lets a long prefill or queue wait notice a gone client
+    if (!out.empty()) {
+      if (!sink.write(out.data(), out.size())) {
+        gen->gone();
+        return false;
+      }
+      fmt->last_write = Clock::now();
+    }
+    if (done) sink.done();
+    return true;
+  };
   res.set_chunked_content_provider(
       sse ? "text/event-stream" : "application/x-ndjson",
-      [this, gen, fmt](size_t, httplib::DataSink& sink) -> bool {
-        std::string out;
-        if (!fmt->begun) {
-          fmt->begun = true;
-          if (fmt->api == Api::OpenAIChat) out += fmt->chat.begin();
-        }
-        const bool finished = gen->job->finished();  // before take(): then every event is already queued
-        bool done = false;
-        for (const auto& ev : gen->take(std::chrono::milliseconds(out.empty() ? 100 : 0))) {
-          out += fmt->event(ev);
-          if (ev.kind == chat::ChatEvent::Kind::Done) {
-            done = true;
-            break;
-          }
-        }
-        if (!done && finished) {
-          std::string msg = "the request ended without an answer";
-          try {
-            gen->job->wait();
-          } catch (const std::exception& e) {
-            msg = e.what();
-          }
-          out += fmt->error(msg);
-          done = true;
-        }
-        if (!done && stopping_) {
+      [gen, pump](size_t, httplib::DataSink& sink) -> bool {
+        try {
+          return pump(sink);
+        } catch (const std::exception& e) {  // never let an exception unwind through httplib's writer
+          std::fprintf(stderr, "hearth serve: stream aborted: %s\n", e.what());
           gen->gone();
           return false;
         }
-        if (out.empty() && fmt->sse() && Clock::now() - fmt->last_write > std::chrono::seconds(5))
-          out = ": keep-alive\n\n";  // SSE comment: lets a long prefill or queue wait notice a gone client
-        if (!out.empty()) {
-          if (!sink.write(out.data(), out.size())) {
-            gen->gone();
-            return false;
-          }
-          fmt->last_write = Clock::now();
-        }
-        if (done) sink.done();
-        return true;
       },
       [gen, metrics](bool success) {
         if (!success) gen->gone();
