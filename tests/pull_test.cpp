@@ -258,6 +258,34 @@ TEST(PullHf, HttpErrorsGiveClearMessages) {
   EXPECT_EQ(read_file(e.blob(m)), m);
 }
 
+TEST(PullHf, ProgressEventsAsJsonLines) {
+  PullServer s;
+  const std::string& m = model_bytes();
+  s.add_hf_file(kRepo, kFile, m);
+  s.set_throttle(8 << 20);  // about half a second: several events
+  Env e;
+  auto r = run_command("(" + e.pull(s, "--progress-json") + " 2>/dev/null)");  // stdout only
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::vector<nlohmann::json> ev;
+  size_t i = 0;
+  while (i < r.output.size()) {
+    const size_t j = r.output.find('\n', i);
+    ev.push_back(nlohmann::json::parse(r.output.substr(i, j - i)));
+    i = j == std::string::npos ? r.output.size() : j + 1;
+  }
+  ASSERT_GE(ev.size(), 3u) << r.output;
+  uint64_t last = 0;
+  for (size_t k = 0; k + 1 < ev.size(); ++k) {
+    EXPECT_EQ(ev[k]["total"].get<uint64_t>(), m.size());
+    EXPECT_GE(ev[k]["completed"].get<uint64_t>(), last);
+    last = ev[k]["completed"].get<uint64_t>();
+  }
+  EXPECT_EQ(ev[0]["status"], "pulling sha256:" + sha256_hex(m));
+  EXPECT_EQ(ev[ev.size() - 2]["status"], "done");
+  EXPECT_EQ(ev[ev.size() - 2]["completed"].get<uint64_t>(), m.size());
+  EXPECT_EQ(ev.back()["status"], "success");
+}
+
 TEST(PullHf, NotEnoughDiskFailsBeforeDownloading) {
   PullServer s;
   const std::string& m = model_bytes();

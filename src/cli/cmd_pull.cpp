@@ -53,7 +53,7 @@ FitSource header_of(const store::RemoteModel& rm, int stall) {
 struct PullArgs : RemoteArgs {
   std::string ref;
   int retries = 8;
-  bool quiet = false, no_progress = false, json = false;
+  bool quiet = false, no_progress = false, json = false, progress_json = false;
   int64_t ctx = 4096;
   std::string mem_limit;
 };
@@ -66,7 +66,17 @@ int run_pull(const PullArgs& a) {
   store::PullOptions po;
   po.stall_timeout_s = a.stall_timeout;
   po.max_retries = a.retries;
-  po.progress_bar = !a.quiet && !a.no_progress && ::isatty(2);
+  po.progress_bar = !a.quiet && !a.no_progress && !a.progress_json && ::isatty(2);
+  if (a.progress_json) {
+    // One JSON object per line, shaped like Ollama's /api/pull stream.
+    po.on_progress = [](const store::ProgressEvent& e) {
+      nlohmann::json j{{"status", e.status == "downloading" ? "pulling " + e.digest : e.status},
+                       {"digest", e.digest}, {"name", e.name}, {"total", e.total}, {"completed", e.done},
+                       {"rate", uint64_t(e.rate)}};
+      std::printf("%s\n", j.dump().c_str());
+      std::fflush(stdout);
+    };
+  }
   store::PullStats total;
   for (int attempt = 0;; ++attempt) {
     const store::RemoteModel rm = store::resolve_remote(ref, ro);
@@ -133,7 +143,9 @@ int run_pull(const PullArgs& a) {
     m.created = std::time(nullptr);
     for (const store::RemoteFile& f : rm.files) m.files.push_back({f.role, f.name, f.digest, f.size});
     st.write_manifest(rm.ref, m);
-    if (a.json) {
+    if (a.progress_json) {
+      std::printf("%s\n", nlohmann::json{{"status", "success"}, {"name", m.reference}}.dump().c_str());
+    } else if (a.json) {
       nlohmann::json j{{"name", m.reference}, {"size", size}, {"bytes_received", total.bytes_received},
                        {"resumed_from", total.resumed_from}, {"requests", total.requests}, {"retries", total.retries},
                        {"path", st.blob_path(m.files[0].digest)}};
@@ -188,6 +200,7 @@ Runner add_pull(CLI::App& app) {
   c->add_flag("-q,--quiet", a->quiet, "No output but errors");
   c->add_flag("--no-progress", a->no_progress, "No progress bar");
   c->add_flag("--json", a->json, "Print a JSON summary");
+  c->add_flag("--progress-json", a->progress_json, "Progress as JSON lines on stdout (Ollama /api/pull style)");
   return [a] { return run_pull(*a); };
 }
 

@@ -88,7 +88,8 @@ std::string validator(const State& s) {
 
 class ProgressBar {
  public:
-  ProgressBar(const PullOptions& o, const std::string& name, uint64_t total) : o_(o), name_(name), total_(total) {}
+  ProgressBar(const PullOptions& o, const std::string& name, const std::string& digest, uint64_t total)
+      : o_(o), name_(name), digest_(digest), total_(total) {}
   void update(uint64_t done, const char* status, bool force = false) {
     const auto now = Clock::now();
     if (!force && now - last_ < std::chrono::milliseconds(100)) return;
@@ -97,7 +98,7 @@ class ProgressBar {
     while (samples_.size() > 2 && now - samples_.front().first > std::chrono::seconds(5)) samples_.erase(samples_.begin());
     const double dt = std::chrono::duration<double>(now - samples_.front().first).count();
     const double rate = dt > 0 ? double(done - std::min(done, samples_.front().second)) / dt : 0;
-    if (o_.on_progress) o_.on_progress({name_, done, total_, rate, status});
+    if (o_.on_progress) o_.on_progress({name_, digest_, done, total_, rate, status});
     if (!o_.progress_bar) return;
     const double frac = total_ ? double(done) / double(total_) : 0;
     const int width = 30, fill = int(frac * width);
@@ -117,7 +118,7 @@ class ProgressBar {
 
  private:
   const PullOptions& o_;
-  std::string name_;
+  std::string name_, digest_;
   uint64_t total_;
   Clock::time_point last_{};
   std::vector<std::pair<Clock::time_point, uint64_t>> samples_;
@@ -198,7 +199,7 @@ PullStats download_blob(const Store& store, const BlobSource& src, const PullOpt
     hash.hex();  // resets
   };
 
-  ProgressBar bar(opt, src.name, src.size);
+  ProgressBar bar(opt, src.name, src.digest, src.size);
   int failures = 0;
   bool verified_once = false;
   while (true) {

@@ -29,6 +29,7 @@ class RemoteChanged : public Error {
 
 struct ProgressEvent {
   std::string name;
+  std::string digest;
   uint64_t done = 0, total = 0;
   double rate = 0;  // bytes/s over the last seconds
   std::string status;  // "downloading", "retrying", "verifying", "done"
