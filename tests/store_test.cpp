@@ -287,6 +287,10 @@ TEST(StoreDiscover, OllamaStoreAndHuggingFaceCacheAreOfferedInPlace) {
   EXPECT_EQ(nlohmann::json::parse(r.output)["plan"]["ctx"], 64);
   r = run_command(env + hearth + " fit hf-cache/org/tiny-GGUF/tiny-F32.gguf --ctx 64");
   ASSERT_EQ(r.status, 0) << r.output;
+  r = run_command(env + hearth + " show hf-cache/org/tiny-GGUF/tiny-F32.gguf");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("used in place"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("memory plan"), std::string::npos) << r.output;
   r = run_command(env + hearth + " import ollama/library/tiny:latest");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("hard link"), std::string::npos) << r.output;

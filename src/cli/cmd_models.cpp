@@ -4,6 +4,7 @@
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/fit_report.h"
@@ -138,15 +139,28 @@ Runner add_show(CLI::App& app) {
   c->add_option("-c,--ctx", a->ctx, "Context length for the memory plan");
   return [a] {
     store::Store s;
-    const store::StoredModel m = require(s, a->name);
-    std::printf("name: %s\nsource: %s\n", m.ref.canonical().c_str(), m.manifest.source.c_str());
-    for (const auto& f : m.manifest.files)
-      std::printf("file: %-8s %s %s %s\n", f.role.c_str(), f.name.c_str(), f.digest.c_str(),
-                  system::format_bytes(f.size).c_str());
     FitSource src;
-    src.description = m.ref.canonical();
-    for (const auto& f : m.manifest.files)
-      if (f.role == "model") src.files.push_back(gguf::File::open(s.blob_path(f.digest)));
+    std::optional<store::StoredModel> stored = s.find(a->name);
+    if (!stored) {  // a model another tool downloaded (hearth list shows them), read in place
+      for (const auto& x : store::discover_external())
+        if (x.name == a->name) {
+          std::printf("name: %s\nsource: %s (used in place)\nfile: %s %s\n", x.name.c_str(), x.source.c_str(),
+                      x.path.c_str(), system::format_bytes(x.size).c_str());
+          src.description = x.name;
+          src.files.push_back(gguf::File::open(x.path));
+        }
+      if (src.files.empty()) require(s, a->name);  // throws "not in the store"
+    } else {
+      const store::StoredModel& m = *stored;
+      std::printf("name: %s\nsource: %s\n", m.ref.canonical().c_str(), m.manifest.source.c_str());
+      for (const auto& f : m.manifest.files)
+        std::printf("file: %-8s %s %s %s\n", f.role.c_str(), f.name.c_str(), f.digest.c_str(),
+                    system::format_bytes(f.size).c_str());
+      src.description = m.ref.canonical();
+      for (const auto& f : m.manifest.files)
+        if (f.role == "model") src.files.push_back(gguf::File::open(s.blob_path(f.digest)));
+        else if (f.role == "mmproj") src.extras.push_back({"vision projector", f.size});
+    }
     const gguf::File& g = src.files.at(0);
     for (const char* k : {"general.architecture", "general.name", "general.file_type"})
       if (const gguf::Value* v = g.find(k))
@@ -165,6 +179,7 @@ Runner add_show(CLI::App& app) {
     const system::ModelShape shape = system::ModelShape::from_gguf(parts);
     system::PlanOptions opt;
     opt.ctx = std::min<int64_t>(a->ctx, shape.n_ctx_train);
+    opt.extras = src.extras;
     const system::Hardware hw = system::probe();
     print_fit(shape, system::check_fit(shape, opt, hw.usable), hw, src);
     return 0;
