@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -111,6 +112,12 @@ class PullServer {
     for (int i = 0; i < count; ++i) statuses_.push_back({status, retry_after});
   }
   void set_throttle(uint64_t bytes_per_sec) { throttle_ = bytes_per_sec; }
+  // Which file requests are downloads (faults and forced statuses apply to them, download_bytes counts them).
+  // Default: no Range or an open-ended one (header probes ask for bounded ranges).
+  void set_download_filter(std::function<bool(const std::string& range)> f) {
+    std::lock_guard<std::mutex> l(mu_);
+    is_download_ = std::move(f);
+  }
   void replace_hf_file(const std::string& repo, const std::string& path, std::string content) {
     add_hf_file(repo, path, std::move(content));
   }
@@ -127,8 +134,13 @@ class PullServer {
   // Body bytes sent for file downloads (open-ended or absent Range: not header probes).
   uint64_t download_bytes() const {
     uint64_t n = 0;
+    std::function<bool(const std::string&)> f;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      f = is_download_;
+    }
     for (const Request& r : requests())
-      if (r.range.empty() || r.range.back() == '-') n += r.sent;
+      if (f(r.range)) n += r.sent;
     return n;
   }
 
@@ -266,7 +278,7 @@ class PullServer {
     size_t log_index;
     {
       std::lock_guard<std::mutex> l(mu_);
-      const bool download = range.empty() || range.back() == '-';
+      const bool download = is_download_(range);
       if (download && !statuses_.empty()) {
         forced = statuses_.front();
         statuses_.pop_front();
@@ -340,6 +352,7 @@ class PullServer {
   std::deque<Fault> faults_;
   std::deque<std::pair<int, int>> statuses_;
   std::vector<Request> log_;
+  std::function<bool(const std::string&)> is_download_ = [](const std::string& r) { return r.empty() || r.back() == '-'; };
 };
 
 }  // namespace hearth::test

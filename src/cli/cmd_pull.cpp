@@ -53,6 +53,7 @@ FitSource header_of(const store::RemoteModel& rm, int stall) {
 struct PullArgs : RemoteArgs {
   std::string ref;
   int retries = 8;
+  int connections = 1;
   bool quiet = false, no_progress = false, json = false, progress_json = false;
   int64_t ctx = 4096;
   std::string mem_limit;
@@ -66,6 +67,7 @@ int run_pull(const PullArgs& a) {
   store::PullOptions po;
   po.stall_timeout_s = a.stall_timeout;
   po.max_retries = a.retries;
+  po.connections = std::max(1, std::min(a.connections, 16));
   po.progress_bar = !a.quiet && !a.no_progress && !a.progress_json && ::isatty(2);
   if (a.progress_json) {
     // One JSON object per line, shaped like Ollama's /api/pull stream.
@@ -195,6 +197,7 @@ Runner add_pull(CLI::App& app) {
   c->add_option("--registry", a->registry, "OCI registry base URL (default https://HOST of the reference)");
   c->add_option("--stall-timeout", a->stall_timeout, "Seconds without a byte before a retry");
   c->add_option("--retries", a->retries, "Attempts without progress before giving up");
+  c->add_option("--connections", a->connections, "Parallel ranged connections per file (1-16)");
   c->add_option("-c,--ctx", a->ctx, "Context length for the will-it-fit warning");
   c->add_option("--mem-limit", a->mem_limit, "Pretend the machine has this much usable memory (e.g. 8G)");
   c->add_flag("-q,--quiet", a->quiet, "No output but errors");

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "store/http.h"
@@ -47,9 +49,14 @@ class Fd {
   int fd_;
 };
 
+struct Part {
+  uint64_t start = 0, end = 0, done = 0;  // [start, end); done bytes from start are on disk
+};
+
 struct State {
   std::string url, etag, last_modified, digest;
   uint64_t size = 0;
+  std::vector<Part> parts;  // parallel mode only
 };
 
 std::optional<State> read_state(const std::string& path) {
@@ -63,6 +70,12 @@ std::optional<State> read_state(const std::string& path) {
     s.last_modified = j.value("last_modified", "");
     s.digest = j.value("digest", "");
     s.size = j.value("size", uint64_t(0));
+    if (j.contains("parts"))
+      for (const auto& p : j["parts"]) {
+        Part q{p.at(0).get<uint64_t>(), p.at(1).get<uint64_t>(), p.at(2).get<uint64_t>()};
+        if (q.start > q.end || q.end > s.size || q.done > q.end - q.start) return std::nullopt;
+        s.parts.push_back(q);
+      }
     return s;
   } catch (const std::exception&) {
     return std::nullopt;
@@ -72,6 +85,10 @@ std::optional<State> read_state(const std::string& path) {
 void write_state(const std::string& path, const State& s) {
   nlohmann::json j{{"url", s.url}, {"etag", s.etag}, {"last_modified", s.last_modified}, {"digest", s.digest},
                    {"size", s.size}};
+  if (!s.parts.empty()) {
+    j["parts"] = nlohmann::json::array();
+    for (const Part& p : s.parts) j["parts"].push_back({p.start, p.end, p.done});
+  }
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
@@ -130,6 +147,124 @@ std::optional<std::pair<uint64_t, uint64_t>> content_range(const std::string& v)
   if (std::sscanf(v.c_str(), "bytes %llu-%llu/%llu", &a, &b, &t) != 3) return std::nullopt;
   return std::pair<uint64_t, uint64_t>{a, t};
 }
+
+// Parallel ranged parts into a preallocated partial. Returns normally when every part is complete; throws
+// RemoteChanged / Error like the single-stream path.
+void download_parts(const BlobSource& src, const PullOptions& opt, int fd, State& st, const std::string& state_path,
+                    ProgressBar& bar, PullStats& stats) {
+  std::mutex mu;
+  std::atomic<bool> abort{false};
+  std::string fatal;
+  bool changed = false;
+  auto total_done = [&] {
+    uint64_t n = 0;
+    for (const Part& p : st.parts) n += p.done;
+    return n;
+  };
+  auto save = [&] { write_state(state_path, st); };
+  Clock::time_point last_save = Clock::now();
+  auto worker = [&](size_t idx) {
+    int failures = 0;
+    while (!abort) {
+      uint64_t from, to;
+      std::string val;
+      {
+        std::lock_guard<std::mutex> l(mu);
+        const Part& p = st.parts[idx];
+        if (p.start + p.done >= p.end) return;
+        from = p.start + p.done;
+        to = p.end;
+        val = validator(st);
+      }
+      HttpRequest rq;
+      rq.url = src.url;
+      rq.headers = src.headers;
+      rq.stall_timeout_s = opt.stall_timeout_s;
+      rq.headers.push_back("Range: bytes=" + std::to_string(from) + "-" + std::to_string(to - 1));
+      if (!val.empty()) rq.headers.push_back("If-Range: " + val);
+      bool first = true;
+      uint64_t progressed = 0;
+      std::string why;
+      const HttpResult r = http_get(rq, [&](const HttpResult& res, const char* data, size_t n) -> bool {
+        if (abort) return false;
+        if (first) {
+          first = false;
+          const auto cr = res.headers.find("content-range");
+          const auto range = cr == res.headers.end() ? std::nullopt : content_range(cr->second);
+          const auto et = res.headers.find("etag");
+          const std::string etag = et == res.headers.end() ? "" : et->second;
+          std::lock_guard<std::mutex> l(mu);
+          if (res.status != 206 || !range || range->first != from || range->second != src.size ||
+              (!st.etag.empty() && !etag.empty() && etag != st.etag)) {
+            // A 200 to a ranged If-Range request: the file changed (or the server cannot do ranges).
+            changed = true;
+            abort = true;
+            return false;
+          }
+          if (st.etag.empty() && !etag.empty()) st.etag = etag;
+        }
+        std::lock_guard<std::mutex> l(mu);
+        Part& p = st.parts[idx];
+        if (p.start + p.done + n > p.end) {
+          why = "the server sent more bytes than asked";
+          return false;
+        }
+        size_t w = 0;
+        while (w < n) {
+          const ssize_t k = ::pwrite(fd, data + w, n - w, off_t(p.start + p.done + w));
+          if (k <= 0) {
+            fatal = std::string("write failed: ") + std::strerror(errno);
+            abort = true;
+            return false;
+          }
+          w += size_t(k);
+        }
+        p.done += n;
+        progressed += n;
+        const uint64_t all = total_done();
+        if (Clock::now() - last_save > std::chrono::milliseconds(250)) {  // progress survives a kill
+          save();
+          last_save = Clock::now();
+        }
+        bar.update(all, "downloading");
+        return true;
+      });
+      {
+        std::lock_guard<std::mutex> l(mu);
+        ++stats.requests;
+        stats.bytes_received += r.status >= 200 && r.status < 300 ? r.body_bytes : 0;
+        save();
+        if (abort) return;
+        if (r.status == 401 || r.status == 403 || r.status == 404 || r.status == 410) {
+          fatal = http_status_message(r.status, src.name + " (" + src.url + ")");
+          abort = true;
+          return;
+        }
+        const Part& p = st.parts[idx];
+        if (p.start + p.done >= p.end) return;
+        if (why.empty()) why = r.status >= 300 ? http_status_message(r.status, src.name)
+                               : !r.transport_ok() ? r.curl_error : "the transfer ended early";
+        failures = progressed > 0 ? 1 : failures + 1;
+        if (failures > opt.max_retries) {
+          fatal = src.name + ": download failed after " + std::to_string(stats.requests) + " attempts: " + why;
+          abort = true;
+          return;
+        }
+        ++stats.retries;
+        std::fprintf(stderr, "%s (part %zu): %s; retrying\n", src.name.c_str(), idx + 1, why.c_str());
+      }
+      long delay = std::min(30000L, long(opt.backoff_ms) << std::min(failures - 1, 5));
+      if (auto ra = r.headers.find("retry-after"); ra != r.headers.end())
+        delay = std::max(delay, std::min(30000L, std::atol(ra->second.c_str()) * 1000));
+      for (long t = 0; t < delay && !abort; t += 10) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < st.parts.size(); ++i) threads.emplace_back(worker, i);
+  for (std::thread& t : threads) t.join();
+  if (changed) throw RemoteChanged(src.name + ": the file changed on the server (new ETag); starting over");
+  if (!fatal.empty()) throw Error(fatal);
+}
 }  // namespace
 
 PullStats download_blob(const Store& store, const BlobSource& src, const PullOptions& opt_in) {
@@ -159,21 +294,32 @@ PullStats download_blob(const Store& store, const BlobSource& src, const PullOpt
   uint64_t offset = 0;
   if (auto old = read_state(state_path); old && old->digest == src.digest && fs::exists(partial)) {
     st = *old;
-    offset = fs::file_size(partial);
+    offset = st.parts.empty() ? fs::file_size(partial) : 0;
     if (offset > src.size) offset = 0;
+    if (!st.parts.empty() && (st.size != src.size || fs::file_size(partial) != src.size)) st.parts.clear();
   }
+  const bool parallel = !st.parts.empty() || (offset == 0 && opt.connections > 1 &&
+                                              src.size >= uint64_t(opt.connections) << 20);
   st.url = src.url;
   st.digest = src.digest;
   st.size = src.size;
   Fd fd(::open(partial.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
   if (fd.get() < 0) throw Error("cannot create '" + partial + "': " + std::strerror(errno));
-  if (::ftruncate(fd.get(), off_t(offset)) != 0) throw Error("cannot truncate '" + partial + "'");
-  if (offset == 0) st.etag.clear(), st.last_modified.clear();
+  if (!parallel || st.parts.empty()) {
+    if (::ftruncate(fd.get(), off_t(offset)) != 0) throw Error("cannot truncate '" + partial + "'");
+    if (offset == 0) st.etag.clear(), st.last_modified.clear();
+  }
+  if (parallel && st.parts.empty()) {
+    const uint64_t n = uint64_t(opt.connections), chunk = (src.size + n - 1) / n;
+    for (uint64_t a = 0; a < src.size; a += chunk) st.parts.push_back({a, std::min(src.size, a + chunk), 0});
+  }
   write_state(state_path, st);
-  stats.resumed_from = offset;
+  uint64_t resumed = offset;
+  for (const Part& p : st.parts) resumed += p.done;
+  stats.resumed_from = resumed;
 
   // Disk space, before the first request.
-  const uint64_t need = src.size - offset, free = store.free_space();
+  const uint64_t need = src.size - resumed, free = store.free_space();
   if (need > free)
     throw Error("not enough disk space for " + src.name + " in " + store.root() + ": " + system::format_bytes(need) +
                 " needed, " + system::format_bytes(free) + " free");
@@ -200,6 +346,33 @@ PullStats download_blob(const Store& store, const BlobSource& src, const PullOpt
   };
 
   ProgressBar bar(opt, src.name, src.digest, src.size);
+  if (parallel) {
+    if (resumed)
+      std::fprintf(stderr, "%s: resuming %zu parts at %s of %s\n", src.name.c_str(), st.parts.size(),
+                   system::format_bytes(resumed).c_str(), system::format_bytes(src.size).c_str());
+    if (::ftruncate(fd.get(), off_t(src.size)) != 0) throw Error("cannot allocate '" + partial + "'");
+    try {
+      download_parts(src, opt, fd.get(), st, state_path, bar, stats);
+    } catch (const RemoteChanged&) {
+      std::remove(partial.c_str());
+      std::remove(state_path.c_str());
+      throw;
+    }
+    bar.update(src.size, "verifying", true);
+    ::fdatasync(fd.get());
+    if (sha256_file(partial) == want_hex) {
+      if (std::rename(partial.c_str(), blob.c_str()) != 0)
+        throw Error("cannot move '" + partial + "' into the store: " + std::strerror(errno));
+      std::remove(state_path.c_str());
+      return stats;
+    }
+    // Corrupted data somewhere: discard it and fetch once more in one stream (below).
+    std::fprintf(stderr, "%s: sha256 mismatch after the parallel download; discarding the data\n", src.name.c_str());
+    st.parts.clear();
+    st.etag.clear(), st.last_modified.clear();
+    if (::ftruncate(fd.get(), 0) != 0) throw Error("cannot truncate '" + partial + "'");
+    write_state(state_path, st);
+  }
   int failures = 0;
   bool verified_once = false;
   while (true) {

@@ -39,6 +39,9 @@ struct PullOptions {
   int stall_timeout_s = 30;
   int max_retries = 8;     // consecutive attempts without progress before giving up
   int backoff_ms = 1000;   // first retry delay; doubles up to 30 s ($HEARTH_PULL_BACKOFF_MS overrides)
+  // > 1: files of at least connections x 1 MiB are fetched as that many ranged parts in parallel (the partial
+  // is then preallocated, each part's progress is in the state file, and sha256 is computed once at the end).
+  int connections = 1;
   bool progress_bar = false;
   std::function<void(const ProgressEvent&)> on_progress;
 };
