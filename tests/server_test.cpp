@@ -14,7 +14,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -89,14 +88,18 @@ class ServerProcess {
       _exit(127);
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    const std::regex re(R"(listening on http://([0-9.]+):([0-9]+))");
     while (std::chrono::steady_clock::now() < deadline) {
-      std::smatch m;
       const std::string log = read_file(log_);
-      if (std::regex_search(log, m, re)) {
-        host_ = m[1];
-        port_ = std::stoi(m[2]);
-        return;
+      // "listening on http://HOST:PORT " (no std::regex: GCC 12 warns inside it under ASan)
+      const std::string key = "listening on http://";
+      if (const size_t at = log.find(key); at != std::string::npos) {
+        const size_t colon = log.find(':', at + key.size());
+        const size_t end = log.find_first_not_of("0123456789", colon + 1);
+        if (colon != std::string::npos && end != std::string::npos && end > colon + 1) {
+          host_ = log.substr(at + key.size(), colon - at - key.size());
+          port_ = std::stoi(log.substr(colon + 1, end - colon - 1));
+          return;
+        }
       }
       int st = 0;
       if (waitpid(pid_, &st, WNOHANG) == pid_) {
@@ -161,9 +164,9 @@ void report(const std::string& output) {
 }
 
 double measured(const std::string& output, const std::string& what) {
-  const std::regex re("hearth-measure: " + what + " = ([0-9.]+)");
-  std::smatch m;
-  return std::regex_search(output, m, re) ? std::stod(m[1]) : -1;
+  const std::string key = "hearth-measure: " + what + " = ";
+  const size_t at = output.find(key);
+  return at == std::string::npos ? -1 : std::stod(output.substr(at + key.size()));
 }
 
 void run_script(const std::vector<std::string>& server_args, const std::string& script, const std::string& env = "") {
