@@ -276,6 +276,24 @@ TEST(Server, StopsCleanlyWhileStreaming) {
   EXPECT_LT(secs, 10);
 }
 
+// The real 262k-token Gemma 4 vocabulary (tiny random weights): the demo client end to end.
+TEST(Server, RealVocabularyModelThroughTheDemoClient) {
+  REQUIRE_NODE();
+  const std::string vocab = hearth::test::testdata("vocab/ggml-vocab-gemma-4.gguf");
+  HEARTH_REQUIRE_FILE(vocab);
+  const std::string model = fs::path(tiny_model()).parent_path().string() + "/real.gguf";
+  auto syn = run_command(hearth() + " synth --preset tiny-dense --vocab " + shell_quote(vocab) +
+                         " --d-model 64 --tied true --wtype Q8_0 --embd-type Q4_0 -o " + shell_quote(model));
+  ASSERT_EQ(syn.status, 0) << syn.output;
+  ServerProcess srv({}, "1", model);
+  ASSERT_TRUE(srv.ok());
+  auto r = run_command("cd " + shell_quote(node_dir()) + " && node demo.mjs " + srv.url() + " real");
+  EXPECT_EQ(r.status, 0) << r.output << srv.log();
+  EXPECT_NE(r.output.find("models: real"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("timings: prompt"), std::string::npos) << r.output;
+  EXPECT_EQ(srv.stop(), 0) << srv.log();
+}
+
 TEST(Server, PsCommandAndVersion) {
   ServerProcess srv({});
   ASSERT_TRUE(srv.ok());
