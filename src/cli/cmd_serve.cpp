@@ -71,10 +71,11 @@ int run_serve(ServeArgs a) {
       }
     }
   });
-  std::printf("hearth serve: listening on http://%s:%d (model \"%s\"%s)\n", a.sopt.host.c_str(), port,
-              served.id.c_str(), a.sopt.api_key.empty() ? "" : ", API key required");
-  std::printf("  OpenAI: http://%s:%d/v1   Ollama: http://%s:%d   metrics: /metrics\n", a.sopt.host.c_str(), port,
-              a.sopt.host.c_str(), port);
+  const std::string host = a.sopt.host.find(':') != std::string::npos ? "[" + a.sopt.host + "]" : a.sopt.host;
+  std::printf("hearth serve: listening on http://%s:%d (model \"%s\"%s)\n", host.c_str(), port, served.id.c_str(),
+              a.sopt.api_key.empty() ? "" : ", API key required");
+  std::printf("  OpenAI: http://%s:%d/v1   Ollama: http://%s:%d   metrics: /metrics\n", host.c_str(), port, host.c_str(),
+              port);
   std::fflush(stdout);
   const bool ok = srv.run();
   finished = true;
