@@ -1,6 +1,10 @@
 #include "server/server.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -117,6 +121,53 @@ void reject_unsupported_openai(const json& body) {
     throw bad_request("top_logprobs is not supported by hearth yet", "unsupported_parameter");
 }
 
+// The socket of a request's connection. httplib 0.11 does not hand it to handlers, so it is found among
+// this process's descriptors by the connection's addresses (the remote address and port are unique among
+// the connections to our port). -1 when not found.
+int connection_socket(const httplib::Request& req) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return -1;
+  int found = -1;
+  while (const dirent* e = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end) continue;
+    sockaddr_storage local{}, peer{};
+    socklen_t ll = sizeof local, pl = sizeof peer;
+    if (getsockname(int(fd), reinterpret_cast<sockaddr*>(&local), &ll) != 0 ||
+        getpeername(int(fd), reinterpret_cast<sockaddr*>(&peer), &pl) != 0)
+      continue;
+    char host[INET6_ADDRSTRLEN] = {};
+    int local_port = -1, peer_port = -1;
+    if (peer.ss_family == AF_INET) {
+      const auto* p4 = reinterpret_cast<const sockaddr_in*>(&peer);
+      inet_ntop(AF_INET, &p4->sin_addr, host, sizeof host);
+      peer_port = ntohs(p4->sin_port);
+      local_port = ntohs(reinterpret_cast<const sockaddr_in*>(&local)->sin_port);
+    } else if (peer.ss_family == AF_INET6) {
+      const auto* p6 = reinterpret_cast<const sockaddr_in6*>(&peer);
+      inet_ntop(AF_INET6, &p6->sin6_addr, host, sizeof host);
+      peer_port = ntohs(p6->sin6_port);
+      local_port = ntohs(reinterpret_cast<const sockaddr_in6*>(&local)->sin6_port);
+    } else {
+      continue;
+    }
+    if (peer_port == req.remote_port && local_port == req.local_port && req.remote_addr == host) {
+      found = int(fd);
+      break;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
+// True once the client has closed (or reset) its side of the connection.
+bool peer_closed(int fd) {
+  if (fd < 0) return false;
+  pollfd p{fd, POLLRDHUP, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 // The engine builds its grammars on its own thread, where an unsupported schema would fail the request
 // after a stream's 200 went out. The same conversions here (cheap: text, no compilation) turn such a schema
 // into a 400 first. Mirrors chat::Generation's choice of constraints.
@@ -200,12 +251,15 @@ struct Server::Generation {
   Clock::time_point start = Clock::now();
   std::shared_ptr<Metrics> metrics;
   std::shared_ptr<chat::ChatService::Job> job;
+  int fd = -1;  // the client's connection while the request runs (-1: unknown or done with)
 
-  // Engine thread. False once the HTTP side is gone: the engine then cancels the request.
+  // Engine thread. False once the HTTP side is gone (the engine then cancels the request): a failed write,
+  // or the client's connection closed, checked here at every token so the slot frees at once.
   bool push(const chat::ChatEvent& ev) {
     using K = chat::ChatEvent::Kind;
     {
       std::lock_guard lk(mu);
+      if (!client_gone && ev.kind != K::Done && peer_closed(fd)) client_gone = true;
       if (client_gone) return false;
       if (!first_token_seen && (ev.kind == K::Content || ev.kind == K::Reasoning || ev.kind == K::ToolCall)) {
         first_token_seen = true;
@@ -222,8 +276,15 @@ struct Server::Generation {
     {
       std::lock_guard lk(mu);
       client_gone = true;
+      fd = -1;
     }
     if (job) job->cancel();
+  }
+
+  // The HTTP side is done with the connection (httplib may close and reuse the descriptor).
+  void release_fd() {
+    std::lock_guard lk(mu);
+    fd = -1;
   }
 
   // Waits up to `timeout` for events and takes them all.
@@ -491,7 +552,7 @@ void Server::chat_completions(const httplib::Request& req, httplib::Response& re
   } catch (const hearth::Error& e) {
     throw bad_request(e.what());
   }
-  generate(Api::OpenAIChat, std::move(r), stream, include_usage, std::nullopt, res);
+  generate(Api::OpenAIChat, std::move(r), stream, include_usage, std::nullopt, req, res);
 }
 
 void Server::completions(const httplib::Request& req, httplib::Response& res) {
@@ -536,7 +597,7 @@ void Server::completions(const httplib::Request& req, httplib::Response& res) {
   }
   r.messages.clear();
   r.raw_prompt = prompt;
-  generate(Api::OpenAICompletion, std::move(r), stream, include_usage, std::nullopt, res);
+  generate(Api::OpenAICompletion, std::move(r), stream, include_usage, std::nullopt, req, res);
 }
 
 void Server::ollama_chat_route(const httplib::Request& req, httplib::Response& res) { ollama_chat(req, res, true); }
@@ -560,11 +621,11 @@ void Server::ollama_chat(const httplib::Request& req, httplib::Response& res, bo
     send_json(res, 200, j);
     return;
   }
-  generate(chat ? Api::OllamaChat : Api::OllamaGenerate, std::move(o.req), o.stream, false, o.num_ctx, res);
+  generate(chat ? Api::OllamaChat : Api::OllamaGenerate, std::move(o.req), o.stream, false, o.num_ctx, req, res);
 }
 
 void Server::generate(Api api, chat::ChatRequest req, bool stream, bool include_usage, std::optional<int> num_ctx,
-                      httplib::Response& res) {
+                      const httplib::Request& http_req, httplib::Response& res) {
   const Clock::time_point start = Clock::now();
   const int slot_ctx = service_.options().n_ctx;
   const int ctx = num_ctx ? std::min(*num_ctx, slot_ctx) : slot_ctx;
@@ -590,6 +651,8 @@ void Server::generate(Api api, chat::ChatRequest req, bool stream, bool include_
   auto gen = std::make_shared<Generation>();
   gen->start = start;
   gen->metrics = metrics_;
+  const int fd = connection_socket(http_req);
+  gen->fd = fd;
   std::weak_ptr<Generation> weak = gen;
   try {
     gen->job = service_.submit(std::move(req), [weak](const chat::ChatEvent& ev) {
@@ -602,12 +665,16 @@ void Server::generate(Api api, chat::ChatRequest req, bool stream, bool include_
 
   const std::string model = model_.id;
   if (!stream) {
-    // Wait for the engine; a stopping server cancels the request.
+    // Wait for the engine; a client that closes its connection, or a stopping server, cancels the request.
     while (!gen->job->finished()) {
-      std::unique_lock lk(gen->mu);
-      gen->cv.wait_for(lk, std::chrono::milliseconds(100));
-      if (stopping_) gen->job->cancel();
+      {
+        std::unique_lock lk(gen->mu);
+        gen->cv.wait_for(lk, std::chrono::milliseconds(20));
+        gen->events.clear();  // the result comes from the job
+      }
+      if (stopping_ || peer_closed(fd)) gen->gone();
     }
+    gen->release_fd();
     chat::ChatResult r;
     try {
       r = gen->job->wait();
@@ -663,7 +730,7 @@ void Server::generate(Api api, chat::ChatRequest req, bool stream, bool include_
   res.set_header("X-Accel-Buffering", "no");
   metrics_->stream_started();
   auto metrics = metrics_;
-  auto pump = [this, gen, fmt](httplib::DataSink& sink) -> bool {
+  auto pump = [this, gen, fmt, fd](httplib::DataSink& sink) -> bool {
     std::string out;
     if (!fmt->begun) {
       fmt->begun = true;
@@ -692,6 +759,10 @@ void Server::generate(Api api, chat::ChatRequest req, bool stream, bool include_
       gen->gone();
       return false;
     }
+    if (out.empty() && peer_closed(fd)) {  // gone while queued or during prefill: nothing was written
+      gen->gone();
+      return false;
+    }
     if (out.empty() && fmt->sse() && Clock::now() - fmt->last_write > std::chrono::seconds(5))
       out = ": keep-alive\n\n";  // SSE comment: lets a long prefill or queue wait notice a gone client
     if (!out.empty()) {
@@ -701,7 +772,10 @@ void Server::generate(Api api, chat::ChatRequest req, bool stream, bool include_
       }
       fmt->last_write = Clock::now();
     }
-    if (done) sink.done();
+    if (done) {
+      gen->release_fd();
+      sink.done();
+    }
     return true;
   };
   res.set_chunked_content_provider(
@@ -717,6 +791,7 @@ void Server::generate(Api api, chat::ChatRequest req, bool stream, bool include_
       },
       [gen, metrics](bool success) {
         if (!success) gen->gone();
+        gen->release_fd();
         metrics->stream_ended();
       });
 }

@@ -95,7 +95,7 @@ class Server {
   // Validates the context, submits, and answers (streaming or whole). `api` selects the wire format.
   enum class Api { OpenAIChat, OpenAICompletion, OllamaChat, OllamaGenerate };
   void generate(Api api, chat::ChatRequest req, bool stream, bool include_usage, std::optional<int> num_ctx,
-                httplib::Response& res);
+                const httplib::Request& http_req, httplib::Response& res);
   void check_model(const nlohmann::json& body, bool required) const;
   nlohmann::json model_details() const;
 

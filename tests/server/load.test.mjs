@@ -115,6 +115,25 @@ test('a client that disconnects mid-stream frees its slot', async () => {
   assert.ok(times.every((t) => t < 1000), `freed after ${times.map((t) => t.toFixed(1)).join(', ')} ms`);
 });
 
+test('a non-streaming request is cancelled when its client closes the connection', async () => {
+  const net = await import('node:net');
+  const url = new URL(BASE);
+  const before = (await metrics()).get('hearth_requests_cancelled_total');
+  const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Write.' }], max_tokens: 3500, seed: 5 });
+  const sock = net.connect(Number(url.port), url.hostname);
+  await new Promise((resolve) => sock.on('connect', resolve));
+  sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+    (KEY ? `Authorization: Bearer ${KEY}\r\n` : '') + `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  // Wait until the engine runs it, then leave.
+  const t0 = performance.now();
+  while ((await http('GET', '/health')).json.slots_processing === 0 && performance.now() - t0 < 5000) await sleep(1);
+  sock.destroy();
+  const freed = await untilIdle();
+  measure('non-streaming: close to slot free ms', freed.toFixed(1));
+  assert.ok(freed < 1000, `freed after ${freed} ms`);
+  assert.equal((await metrics()).get('hearth_requests_cancelled_total'), before + 1, 'cancelled, not finished');
+});
+
 test('a disconnected Ollama stream frees its slot too', async () => {
   const before = (await metrics()).get('hearth_requests_cancelled_total');
   const ac = new AbortController();
