@@ -21,39 +21,12 @@ ChatEngine::ChatEngine(models::Model& model, const tokenizer::Tokenizer& tok, co
   if (model_.info().n_vocab != tok_.n_vocab())
     throw Error("the model's vocabulary (" + std::to_string(model_.info().n_vocab) + ") and tokenizer (" +
                 std::to_string(tok_.n_vocab()) + ") differ");
-  shared_.tok = &tok_;
-  shared_.ids = Gemma4Tokens::from(tok_);
+  shared_ = make_generation_shared(tok_);
   shared_.default_thinking_budget = opt_.default_thinking_budget;
   shared_.loop_window = opt_.loop_window;
-  shared_.token_index = [this] { return token_index(); };
-  shared_.visible_tokens = [this]() -> const std::vector<uint8_t>& { return visible_tokens(); };
 }
 
 ChatEngine::~ChatEngine() = default;
-
-std::shared_ptr<const runtime::TokenIndex> ChatEngine::token_index() {
-  if (!index_) index_ = std::make_shared<const runtime::TokenIndex>(tok_);
-  return index_;
-}
-
-const std::vector<uint8_t>& ChatEngine::visible_tokens() {
-  if (visible_.empty()) {
-    visible_.assign(size_t(tok_.n_vocab()), 0);
-    for (int32_t id = 0; id < tok_.n_vocab(); ++id) {
-      const auto type = tok_.type(id);
-      if (type == tokenizer::TokenType::Control || type == tokenizer::TokenType::UserDefined ||
-          type == tokenizer::TokenType::Unused)
-        continue;
-      for (unsigned char c : tok_.token_to_piece(id, false))
-        if ((c > ' ' && c < 0x80) || (c >= 0x80 && type != tokenizer::TokenType::Byte)) {
-          // Printable ASCII, or a whole non-ASCII character (byte tokens may be a fragment of one).
-          visible_[size_t(id)] = 1;
-          break;
-        }
-    }
-  }
-  return visible_;
-}
 
 std::vector<int32_t> ChatEngine::prompt_tokens(const ChatRequest& req) const {
   return chat::prompt_tokens(effective_request(req, shared_), tok_);

@@ -50,8 +50,6 @@ class ChatEngine {
   const models::Model& model() const { return model_; }
 
  private:
-  std::shared_ptr<const runtime::TokenIndex> token_index();
-  const std::vector<uint8_t>& visible_tokens();
   void set_cached(std::vector<int32_t> tokens);
 
   models::Model& model_;
@@ -61,8 +59,6 @@ class ChatEngine {
   runtime::Session session_;
   std::vector<int32_t> cached_;  // the tokens whose keys and values are in session_
   std::atomic<int64_t> n_cached_{0};  // cached_.size(), readable from other threads (metrics)
-  std::shared_ptr<const runtime::TokenIndex> index_;
-  std::vector<uint8_t> visible_;  // token id → its text has a non-whitespace character
   uint64_t n_requests_ = 0;
 };
 

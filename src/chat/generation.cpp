@@ -49,6 +49,40 @@ std::vector<int32_t> prompt_tokens(const ChatRequest& req, const tokenizer::Toke
   return tok.encode(render_gemma4(req), /*parse_special=*/true);
 }
 
+std::shared_ptr<const runtime::TokenIndex> VocabTables::token_index() {
+  std::lock_guard lk(mu_);
+  if (!index_) index_ = std::make_shared<const runtime::TokenIndex>(tok_);
+  return index_;
+}
+
+const std::vector<uint8_t>& VocabTables::visible_tokens() {
+  std::lock_guard lk(mu_);
+  if (visible_.empty()) {
+    visible_.assign(size_t(tok_.n_vocab()), 0);
+    for (int32_t id = 0; id < tok_.n_vocab(); ++id) {
+      const auto type = tok_.type(id);
+      if (type == tokenizer::TokenType::Control || type == tokenizer::TokenType::UserDefined ||
+          type == tokenizer::TokenType::Unused)
+        continue;
+      for (unsigned char c : tok_.token_to_piece(id, false))
+        if ((c > ' ' && c < 0x80) || (c >= 0x80 && type != tokenizer::TokenType::Byte)) {
+          // Printable ASCII, or a whole non-ASCII character (byte tokens may be a fragment of one).
+          visible_[size_t(id)] = 1;
+          break;
+        }
+    }
+  }
+  return visible_;
+}
+
+GenerationShared make_generation_shared(const tokenizer::Tokenizer& tok) {
+  GenerationShared sh;
+  sh.tok = &tok;
+  sh.ids = Gemma4Tokens::from(tok);
+  sh.tables = std::make_shared<VocabTables>(tok);
+  return sh;
+}
+
 bool is_looping(const std::vector<int32_t>& seq, int window) {
   const size_t n = seq.size(), w = size_t(window);
   if (window < 8 || n < w) return false;
@@ -94,7 +128,7 @@ Generation::Generation(const ChatRequest& req, const GenerationShared& shared, E
     if (req_.tool_choice == ToolChoice::Required || req_.tool_choice == ToolChoice::Function)
       answer_grammar_ = tool_grammar_;
   }
-  if (answer_grammar_) matcher_.emplace(answer_grammar_, sh_.token_index());
+  if (answer_grammar_) matcher_.emplace(answer_grammar_, sh_.tables->token_index());
 
   if (req_.think) forced_.assign(header_.begin(), header_.end());
   answer_started_ = !req_.think;
@@ -129,7 +163,7 @@ int32_t Generation::choose(const float* logits) {
     if (!tools_allowed_) ban(ids.tool_call_open);
     if (first_answer_token_) {
       // The answer is never empty: its first token is visible text (or a tool call).
-      const std::vector<uint8_t>& vis = sh_.visible_tokens();
+      const std::vector<uint8_t>& vis = sh_.tables->visible_tokens();
       for (int32_t id = 0; id < n_vocab; ++id)
         if (!vis[size_t(id)] && !(tools_allowed_ && id == ids.tool_call_open)) work_[size_t(id)] = -INFINITY;
     }
@@ -197,7 +231,7 @@ std::optional<int32_t> Generation::step(const float* logits) {
     if (matcher_live_) {
       if (!matcher_->accept(tok)) throw Error("internal: the grammar rejected a token it allowed");
     } else if (tool_grammar_ && tok == ids.tool_call_open) {
-      matcher_.emplace(tool_grammar_, sh_.token_index());
+      matcher_.emplace(tool_grammar_, sh_.tables->token_index());
       matcher_live_ = true;
       if (!matcher_->accept(tok)) throw Error("internal: the tool-call grammar does not start with <|tool_call>");
     }

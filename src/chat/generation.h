@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,15 +24,31 @@
 
 namespace hearth::chat {
 
-// What all generations of one model share (built once per engine).
+// Vocabulary tables the constraints need, built on first use (the token index takes ~0.1 s on a 262k
+// vocabulary) and then shared by every generation of the model. Thread-safe.
+class VocabTables {
+ public:
+  explicit VocabTables(const tokenizer::Tokenizer& tok) : tok_(tok) {}
+  std::shared_ptr<const runtime::TokenIndex> token_index();
+  const std::vector<uint8_t>& visible_tokens();  // id → its text has a visible (non-space) character
+
+ private:
+  const tokenizer::Tokenizer& tok_;
+  std::mutex mu_;
+  std::shared_ptr<const runtime::TokenIndex> index_;
+  std::vector<uint8_t> visible_;
+};
+
+// What all generations of one model share.
 struct GenerationShared {
   const tokenizer::Tokenizer* tok = nullptr;
   Gemma4Tokens ids;
-  int default_thinking_budget = 8192;
-  int loop_window = 64;
-  std::function<std::shared_ptr<const runtime::TokenIndex>()> token_index;  // built on first use
-  std::function<const std::vector<uint8_t>&()> visible_tokens;            // id → has visible text
+  int default_thinking_budget = 8192;  // when thinking is on and the request names no budget
+  int loop_window = 64;                // reasoning tokens inspected by the repetition watchdog
+  std::shared_ptr<VocabTables> tables;
 };
+// Throws hearth::Error when the vocabulary lacks the Gemma 4 chat markers.
+GenerationShared make_generation_shared(const tokenizer::Tokenizer& tok);
 
 class Generation {
  public:

@@ -1,13 +1,16 @@
-// The engine behind a server: requests queue here and run on engine threads, never on the caller's
-// (HTTP) thread. `parallel` slots each own a KV cache; every slot keeps its previous conversation so a
-// follow-up request of the same conversation reuses its prompt prefix (requests go to the slot whose cache
-// shares the longest prefix with them). Cancelling (the on_event callback returning false, or cancel())
-// frees the slot at the next decode step.
+// The engine behind a server: requests queue here and run on one engine thread, never on the caller's
+// (HTTP) thread. Continuous batching: `parallel` slots are sequences of one KV cache, and every step runs one
+// forward pass over all busy slots — one token for each decoding slot plus a chunk of each new prompt — so
+// the weights are read once per step for all of them, and a request joins or leaves between steps. Every
+// slot keeps its last conversation; a request goes to the idle slot whose cache shares the longest prefix
+// with its prompt, and only the rest of the prompt is evaluated. Cancelling (on_event returning false, or
+// Job::cancel()) frees the slot at the next step.
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -15,14 +18,19 @@
 #include <thread>
 #include <vector>
 
-#include "chat/engine.h"
+#include "chat/generation.h"
+#include "chat/types.h"
+#include "kernels/threadpool.h"
+#include "models/model.h"
+#include "tokenizer/tokenizer.h"
 
 namespace hearth::chat {
 
 struct ServiceOptions {
   int parallel = 1;      // slots
   int n_ctx = 4096;      // per slot
-  int n_threads = 0;     // compute threads in all (0: one per hardware thread), shared by the slots
+  int n_threads = 0;     // compute threads (0: one per hardware thread)
+  int n_batch = 512;     // most tokens in one forward pass (prompt chunks are cut to fit)
   models::KvType kv_type = models::KvType::F16;
 };
 
@@ -83,18 +91,33 @@ class ChatService {
 
  private:
   struct Slot;
-  void worker(Slot& slot);
+  void engine_loop();
+  void admit(Slot& slot, std::shared_ptr<Job> job);
+  void run_embedding(Slot& slot);
+  void complete(Slot& slot, std::exception_ptr error);
   void enqueue(const std::shared_ptr<Job>& job);
+  std::shared_ptr<const runtime::TokenIndex> token_index();
+  const std::vector<uint8_t>& visible_tokens();
 
   models::Model& model_;
   const tokenizer::Tokenizer& tok_;
   ServiceOptions opt_;
+  GenerationShared shared_;
+  kernels::ThreadPool pool_;
+  std::unique_ptr<models::KvCache> kv_;
+  models::Batch batch_;
+  models::ForwardOutput out_;
   std::vector<std::unique_ptr<Slot>> slots_;
-  mutable std::mutex mu_;
+  std::shared_ptr<const runtime::TokenIndex> index_;
+  std::vector<uint8_t> visible_;
+  uint64_t n_requests_ = 0;
+
+  mutable std::mutex mu_;  // guards queue_, stopping_, totals_ and the slots' busy/kv_used fields
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
   bool stopping_ = false;
   ServiceStats totals_;
+  std::thread thread_;
 };
 
 }  // namespace hearth::chat
