@@ -112,10 +112,10 @@ std::string kv_summary(const system::ModelShape& m) {
       continue;
     }
     (l.swa ? swa : global)++;
-    if (!l.has_v) ++kv_only;
+    if (l.k_eq_v) ++kv_only;
   }
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%d layers own a KV cache (%d sliding-window W=%d, %d global; %d store K only), %d share",
+  std::snprintf(buf, sizeof buf, "%d layers own a KV cache (%d sliding-window W=%d, %d global; %d with K=V projections), %d share",
                 swa + global, swa, m.window, global, kv_only, shared);
   return buf;
 }

@@ -107,7 +107,7 @@ ModelShape ModelShape::from_gguf(const std::vector<const gguf::File*>& parts) {
     s.value_dim = int(s.swa ? vdim_swa : vdim);
     s.owns_kv = l < kv_from_start;
     const std::string b = "blk." + std::to_string(l) + ".";
-    s.has_v = !(names.count(b + "attn_k.weight") && !names.count(b + "attn_v.weight"));
+    s.k_eq_v = names.count(b + "attn_k.weight") && !names.count(b + "attn_v.weight");
     m.layers.push_back(s);
   }
   return m;
@@ -129,7 +129,7 @@ uint64_t kv_bytes_per_position(const LayerShape& l, gguf::GgmlType kv_type) {
   const gguf::TypeTraits& tt = gguf::type_traits(kv_type);
   auto row = [&](int64_t n) { return uint64_t((n + tt.block_size - 1) / tt.block_size) * uint64_t(tt.type_size); };
   const uint64_t k = row(int64_t(l.n_head_kv) * l.key_dim);
-  const uint64_t v = l.has_v ? row(int64_t(l.n_head_kv) * l.value_dim) : 0;
+  const uint64_t v = row(int64_t(l.n_head_kv) * l.value_dim);
   return k + v;
 }
 

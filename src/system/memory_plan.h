@@ -6,9 +6,10 @@
 //   weights  = sum of every tensor's bytes (all parts of a split model), listed by tensor type; the vision
 //              projector and a draft model are added as extra files when used.
 //   KV cache = parallel x sum over the layers that own a cache (shared-KV layers own nothing) of
-//                positions(l) x n_head_kv(l) x (key_dim(l) + (K=V ? 0 : value_dim(l))) x bytes per element
+//                positions(l) x n_head_kv(l) x (key_dim(l) + value_dim(l)) x bytes per element
 //              positions(l) = min(ctx, W) on sliding-window layers, ctx on global layers;
-//              a layer is K=V when the file has its attn_k but no attn_v tensor; element bytes: F32 4, F16 2,
+//              K=V layers (attn_k but no attn_v) still cache both: K is normed with a weight and roped, V is
+//              not (GEMMA4.md §4.4), so only the projection is shared; element bytes: F32 4, F16 2,
 //              Q8_0 34/32, Q4_0 18/32 (rows rounded up to whole blocks).
 //   ring     = what hearth's runtime holds beyond the window so that a batch of `ubatch` tokens sees its whole
 //              window: parallel x (min(ctx, W - 1 + ubatch) - min(ctx, W)) positions per sliding layer.
@@ -38,7 +39,7 @@ struct LayerShape {
   int key_dim = 0;
   int value_dim = 0;
   bool owns_kv = true;  // false: a shared-KV layer reading an earlier layer's cache
-  bool has_v = true;    // false: K = V, only keys are stored
+  bool k_eq_v = false;  // one projection feeds K and V (26B/31B global layers); both are still cached
 };
 
 struct ModelShape {
