@@ -93,7 +93,7 @@ Runner add_serve(CLI::App& app) {
   sub->add_option("-m,--model-file", a->model, "GGUF file (same as the positional argument)");
   sub->add_option("--host", a->sopt.host, "address to bind (127.0.0.1: this machine only)")->capture_default_str();
   sub->add_option("--port", a->sopt.port, "port (0: any free port, printed at start)")->capture_default_str();
-  sub->add_option("--parallel", a->parallel, "requests served at once (engine slots, each with its own KV cache)")
+  sub->add_option("--parallel", a->parallel, "requests decoded together (engine slots, each with its own KV cells)")
       ->capture_default_str();
   sub->add_option("-c,--ctx", a->ctx, "context size per slot (tokens; at most the model's training context)")
       ->capture_default_str();
