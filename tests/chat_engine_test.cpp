@@ -130,6 +130,22 @@ TEST_F(ChatEngineTest, ToolChoiceRequiredAlwaysCallsADeclaredToolWithValidArgume
   }
 }
 
+TEST_F(ChatEngineTest, ToolSchemasWithUnsupportedKeywordsAreEnforcedAsFarAsPossible) {
+  // Agents send `pattern`, `format`, numeric bounds...; the request runs, the call keeps the enum.
+  json tool = json::parse(R"({"type":"function","function":{"name":"lookup","parameters":{"type":"object",
+      "properties":{"code":{"type":"string","enum":["AB","CD"],"pattern":"^[A-Z]+$"},
+                    "n":{"type":"integer","multipleOf":2}},"required":["code"]}}})");
+  const json params = tool["function"]["parameters"];
+  EXPECT_EQ(hearth::chat::enforceable_tool_schema("lookup", params),
+            json::parse(R"({"type":"object","properties":{"code":{"type":"string","enum":["AB","CD"]},
+                           "n":{"type":"integer"}},"required":["code"]})"));
+  json body = base_request({{"tool_choice", "required"}, {"seed", 3}, {"max_tokens", 200}});
+  body["tools"] = json::array({tool});
+  const ChatResult r = engine().chat(hearth::chat::parse_openai_request(body));
+  ASSERT_EQ(r.tool_calls.size(), 1u) << r.finish_reason;
+  EXPECT_TRUE(r.tool_calls[0].arguments["code"] == "AB" || r.tool_calls[0].arguments["code"] == "CD");
+}
+
 TEST_F(ChatEngineTest, ToolChoiceFunctionCallsThatFunction) {
   for (int seed = 0; seed < 10; ++seed) {
     const ChatResult r = engine().chat(hearth::chat::parse_openai_request(base_request(

@@ -333,6 +333,16 @@ TEST(FitCli, FitsDoesNotFitAndLargestContextUnderASimulatedLimit) {
   EXPECT_NE(r.output.find("fits: NO"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("largest context that fits: " + std::to_string(largest)), std::string::npos) << r.output;
 
+  // serve and run refuse to load it (before touching the weights) and name the largest context that fits.
+  for (const char* cmd : {" serve --port 0 ", " run "}) {
+    r = run_command("HEARTH_MEM_LIMIT=" + small + " " + hearth + cmd + file + " --ctx 262144 </dev/null");
+    EXPECT_EQ(r.status, 1) << cmd << r.output;
+    EXPECT_NE(r.output.find("does not fit"), std::string::npos) << cmd << r.output;
+    EXPECT_NE(r.output.find("largest context that fits is " + std::to_string(largest)), std::string::npos)
+        << cmd << r.output;
+    EXPECT_NE(r.output.find("--force"), std::string::npos) << cmd << r.output;
+  }
+
   // Human output names the plan's parts.
   r = run_command(hearth + " fit " + file + " --mem-limit 4G");
   EXPECT_EQ(r.status, 3) << r.output;

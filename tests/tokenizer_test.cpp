@@ -3,6 +3,9 @@
 // tiny models' vocabularies (gemma4 BPE and SentencePiece), and the streaming decoder.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -157,6 +160,27 @@ TEST(Tokenizer, Gemma4SpecialTokensAndEndOfGeneration) {
   EXPECT_EQ(tok.token_to_piece(105, true), "<|turn>");
   EXPECT_EQ(tok.decode({105, 2364}, true), "<|turn>user");
   EXPECT_THROW(tok.token_to_piece(262144, false), hearth::Error);
+}
+
+TEST(Tokenizer, EncodesOnManyThreadsAtOnce) {
+  // The server tokenises on HTTP threads while the engine tokenises too: encode() must be reentrant.
+  HEARTH_REQUIRE_FILE(testdata("vocab/ggml-vocab-gemma-4.gguf"));
+  const Tokenizer& tok = *load("vocab/ggml-vocab-gemma-4.gguf").tok;
+  const std::vector<std::string> texts = {"two three", "the cache keeps keys and values of earlier tokens",
+                                          "Zürich, naïve café — ünïcödé", "  indented\n\tcode(x) { return 42; }"};
+  std::vector<std::vector<int32_t>> want;
+  for (const auto& t : texts) want.push_back(tok.encode(t, false));
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int th = 0; th < 4; ++th)
+    threads.emplace_back([&, th] {
+      for (int i = 0; i < 300; ++i) {
+        const size_t k = size_t(th + i) % texts.size();
+        if (tok.encode(texts[k], false) != want[k]) ++wrong;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST(Tokenizer, StreamDecoderHoldsSplitCharactersAndFlushesLeftovers) {

@@ -24,7 +24,45 @@ runtime::SamplerParams sampler_params(const Sampling& s) {
   return sp;
 }
 
+// Keywords that narrow what is valid beyond what the grammar builder supports; dropped for tool schemas.
+void strip_unenforceable(json& s) {
+  static const char* const kDrop[] = {"pattern", "multipleOf", "minimum", "maximum", "exclusiveMinimum",
+                                      "exclusiveMaximum", "uniqueItems", "prefixItems", "not", "if", "then", "else",
+                                      "propertyNames", "minProperties", "maxProperties", "contains", "minContains",
+                                      "maxContains", "dependentRequired", "dependentSchemas", "patternProperties",
+                                      "unevaluatedProperties", "unevaluatedItems", "minLength", "maxLength",
+                                      "format", "allOf"};
+  if (s.is_object()) {
+    for (const char* k : kDrop) s.erase(k);
+    for (auto& [k, v] : s.items()) strip_unenforceable(v);
+  } else if (s.is_array()) {
+    for (json& v : s) strip_unenforceable(v);
+  }
+}
+
+bool tool_schema_compiles(const std::string& name, const json& parameters) {
+  try {
+    runtime::compile_gbnf(runtime::gemma4_tool_call_gbnf({{name, parameters}}, false, {1, 2, 3}));
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 }  // namespace
+
+json enforceable_tool_schema(const std::string& name, const json& parameters) {
+  if (tool_schema_compiles(name, parameters)) return parameters;
+  json stripped = parameters;
+  strip_unenforceable(stripped);
+  if (tool_schema_compiles(name, stripped)) return stripped;
+  return json{{"type", "object"}};
+}
+
+void check_constraints(const ChatRequest& req) {
+  if (req.response_format == ResponseFormat::JsonSchema)
+    runtime::compile_gbnf(runtime::json_schema_to_gbnf(req.json_schema));
+}
 
 ChatRequest effective_request(const ChatRequest& in, const GenerationShared& sh, int* budget_out) {
   ChatRequest req = in;
@@ -121,7 +159,7 @@ Generation::Generation(const ChatRequest& req, const GenerationShared& shared, E
     std::vector<runtime::ToolSpec> specs;
     for (const Tool& t : req_.tools)
       if (req_.tool_choice != ToolChoice::Function || t.name == req_.tool_choice_function)
-        specs.push_back({t.name, t.parameters()});
+        specs.push_back({t.name, enforceable_tool_schema(t.name, t.parameters())});
     tool_grammar_ = runtime::compile_gbnf(runtime::gemma4_tool_call_gbnf(
         specs, req_.parallel_tool_calls, {sh_.ids.tool_call_open, sh_.ids.tool_call_close, sh_.ids.quote}));
     // required / a named function: the answer is the call; auto: the grammar starts at <|tool_call>.

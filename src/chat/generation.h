@@ -104,6 +104,16 @@ ChatRequest effective_request(const ChatRequest& req, const GenerationShared& sh
 // The prompt's tokens (rendered Gemma 4 conversation, or the raw completion prompt with BOS).
 std::vector<int32_t> prompt_tokens(const ChatRequest& effective_req, const tokenizer::Tokenizer& tok);
 
+// Throws hearth::Error when the request's response_format schema cannot be enforced (unsupported keywords),
+// before anything runs. Tool schemas never fail: what the grammar cannot enforce is left out (see
+// enforceable_tool_schema).
+void check_constraints(const ChatRequest& req);
+
+// A tool's parameter schema as the tool-call grammar enforces it: unchanged when it compiles; else without
+// the keywords the grammar does not support (pattern, numeric bounds, ...); else any object. Agents send
+// such schemas and must not be refused for them; the call is still a well-formed call of that tool.
+json enforceable_tool_schema(const std::string& name, const json& parameters);
+
 // True when the last `window` tokens of `seq` repeat one pattern (period up to window/4).
 bool is_looping(const std::vector<int32_t>& seq, int window);
 

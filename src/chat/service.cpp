@@ -91,6 +91,7 @@ int ChatService::count_prompt_tokens(const ChatRequest& req) const {
 }
 
 std::shared_ptr<ChatService::Job> ChatService::submit(ChatRequest req, EventFn on_event) {
+  check_constraints(req);
   auto job = std::make_shared<Job>();
   job->prompt_ = prompt_tokens(effective_request(req, shared_), tok_);
   const size_t n = job->prompt_.size();

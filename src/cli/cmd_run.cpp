@@ -29,6 +29,7 @@ struct RunArgs {
   int64_t seed = -1;
   bool think = false;
   bool hide_thinking = false;
+  bool force = false;
 };
 
 std::atomic<bool> g_generating{false};
@@ -88,7 +89,9 @@ bool read_message(std::string& out, bool tty) {
 int run_run(const RunArgs& a) {
   const bool tty = isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
   const auto t_load = std::chrono::steady_clock::now();
-  LoadedModel lm = load(a.model);
+  const std::string path = resolve_model(a.model);
+  check_model_fits(path, a.ctx, 1, "f16", a.force);
+  LoadedModel lm = load(path);
   chat::EngineOptions eo;
   eo.session.n_ctx = std::min(a.ctx, lm.model->info().n_ctx_train > 0 ? lm.model->info().n_ctx_train : a.ctx);
   eo.session.n_threads = a.threads;
@@ -208,7 +211,8 @@ int run_run(const RunArgs& a) {
 Runner add_run(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
   auto* sub = app.add_subcommand("run", "Interactive chat with a model in this terminal");
-  sub->add_option("model", a->model, "GGUF file")->required();
+  sub->add_option("model", a->model, "GGUF file or a name from `hearth list`")->required();
+  sub->add_flag("--force", a->force, "load even when the memory plan says the model does not fit");
   sub->add_option("-c,--ctx", a->ctx, "context size (tokens)")->capture_default_str();
   sub->add_option("-t,--threads", a->threads, "compute threads (0: one per core)")->capture_default_str();
   sub->add_option("-n,--max-tokens", a->max_tokens, "tokens per answer at most (0: until the context is full)");

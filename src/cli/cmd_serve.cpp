@@ -24,10 +24,11 @@ struct ServeArgs {
   int threads = 0;
   std::string kv_type = "f16";
   std::string api_key;
+  bool force = false;
 };
 
 int run_serve(ServeArgs a) {
-  if (a.model.empty()) throw Error("hearth serve needs a model: hearth serve FILE.gguf (model names come with the store)");
+  if (a.model.empty()) throw Error("hearth serve needs a model: hearth serve FILE.gguf or a name from `hearth list`");
   if (a.parallel < 1 || a.parallel > 256) throw Error("--parallel must be between 1 and 256");
   if (a.ctx < 16) throw Error("--ctx must be at least 16");
   if (a.api_key.empty())
@@ -43,8 +44,10 @@ int run_serve(ServeArgs a) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  const std::string path = resolve_model(a.model);
+  check_model_fits(path, a.ctx, a.parallel, a.kv_type, a.force);
   const auto t_load = std::chrono::steady_clock::now();
-  LoadedModel lm = load(a.model);
+  LoadedModel lm = load(path);
   const models::ModelInfo& info = lm.model->info();
   chat::ServiceOptions so;
   so.parallel = a.parallel;
@@ -52,7 +55,8 @@ int run_serve(ServeArgs a) {
   so.n_threads = a.threads;
   so.kv_type = models::kv_type_from_name(a.kv_type);
   auto service = std::make_unique<chat::ChatService>(*lm.model, *lm.tok, so);
-  server::ServedModel served = server::describe_model(a.model, *lm.file, info);
+  server::ServedModel served = server::describe_model(path, *lm.file, info);
+  if (path != a.model) served.id = a.model;  // a store name is the model's id
   std::fprintf(stderr, "hearth serve: loaded %s (%s, %s, %s) in %.0f ms; %d slot%s x %d tokens of context\n",
                a.model.c_str(), info.arch.c_str(), served.quantization.c_str(), human_bytes(served.file_bytes).c_str(),
                ms_since(t_load), so.parallel, so.parallel == 1 ? "" : "s", so.n_ctx);
@@ -89,7 +93,8 @@ int run_serve(ServeArgs a) {
 Runner add_serve(CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
   auto* sub = app.add_subcommand("serve", "OpenAI- and Ollama-compatible HTTP server (default 127.0.0.1:12434)");
-  sub->add_option("model", a->model, "GGUF file to serve (its stem is the model id in the API)");
+  sub->add_option("model", a->model, "GGUF file (its stem is the model id in the API) or a name from `hearth list`");
+  sub->add_flag("--force", a->force, "load even when the memory plan says the model does not fit");
   sub->add_option("-m,--model-file", a->model, "GGUF file (same as the positional argument)");
   sub->add_option("--host", a->sopt.host, "address to bind (127.0.0.1: this machine only)")->capture_default_str();
   sub->add_option("--port", a->sopt.port, "port (0: any free port, printed at start)")->capture_default_str();

@@ -1,9 +1,14 @@
 #include "cli/common.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+
+#include "store/discover.h"
+#include "store/store.h"
+#include "system/memory_plan.h"
 
 namespace hearth::cli {
 
@@ -54,6 +59,29 @@ nlohmann::json read_json_file(const std::string& path) {
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(path + " is not valid JSON: " + e.what());
   }
+}
+
+std::string resolve_model(const std::string& model) {
+  if (std::filesystem::is_regular_file(model)) return model;
+  const store::Store s;
+  if (auto m = s.find(model))
+    for (const store::ManifestFile& f : m->manifest.files)
+      if (f.role == "model") return s.blob_path(f.digest);
+  for (const store::ExternalModel& x : store::discover_external())
+    if (x.name == model) return x.path;
+  throw Error("no model '" + model + "': not a file, not in the store (" + s.root() +
+              "; see `hearth list`), not in an Ollama store or the Hugging Face cache; `hearth pull " + model +
+              "` downloads it");
+}
+
+void check_model_fits(const std::string& path, int64_t ctx, int parallel, const std::string& kv_type, bool force) {
+  system::PlanOptions po;
+  po.ctx = ctx;
+  po.parallel = parallel;
+  po.kv_type = system::kv_type_from_name(kv_type);
+  const system::FitResult r = system::require_fit_file(path, po, force);
+  if (!r.fits)
+    std::fprintf(stderr, "hearth: warning: the model may not fit this machine (loading anyway: --force)\n");
 }
 
 }  // namespace hearth::cli

@@ -32,7 +32,15 @@ inline double ms_since(std::chrono::steady_clock::time_point t) {
 }
 
 std::string human_bytes(uint64_t n);
-nlohmann::json read_json_file(const std::string& path);  // "-" reads stdin; throws hearth::Error
+nlohmann::json read_json_file(const std::string& path);
+
+// MODEL as users type it: a GGUF path, a name in the store (`hearth list`), or a GGUF discovered in an Ollama
+// store or the Hugging Face cache. Returns the file to open; throws hearth::Error naming what was tried.
+std::string resolve_model(const std::string& model);
+
+// Before loading for `serve`/`run`: refuses (hearth::Error with the memory plan and the largest context that
+// fits) a model whose weights + KV cache for ctx x parallel do not fit this machine, unless `force`.
+void check_model_fits(const std::string& path, int64_t ctx, int parallel, const std::string& kv_type, bool force);  // "-" reads stdin; throws hearth::Error
 std::vector<int32_t> parse_id_list(const std::string& s);  // "2,10,20" -> {2, 10, 20}
 
 }  // namespace hearth::cli

@@ -18,11 +18,10 @@
 #include <map>
 #include <random>
 
+#include "chat/generation.h"
 #include "chat/request_json.h"
 #include "core/error.h"
 #include "gguf/types.h"
-#include "runtime/json_schema.h"
-#include "runtime/tool_grammar.h"
 #include "server/api_error.h"
 #include "server/formats.h"
 
@@ -168,21 +167,12 @@ bool peer_closed(int fd) {
   return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
-// The engine builds its grammars on its own thread, where an unsupported schema would fail the request
-// after a stream's 200 went out. The same conversions here (cheap: text, no compilation) turn such a schema
-// into a 400 first. Mirrors chat::Generation's choice of constraints.
+// The engine builds its grammars on its own thread, where an unsupported response schema would fail the
+// request after a stream's 200 went out: checked here first, it is a 400. (Tool schemas never fail: the
+// engine enforces what it can of them.)
 void validate_constraints(const chat::ChatRequest& req) {
   try {
-    if (req.response_format == chat::ResponseFormat::JsonSchema) {
-      runtime::json_schema_to_gbnf(req.json_schema);
-    } else if (req.response_format == chat::ResponseFormat::Text && !req.tools.empty() &&
-               req.tool_choice != chat::ToolChoice::None) {
-      std::vector<runtime::ToolSpec> specs;
-      for (const chat::Tool& t : req.tools)
-        if (req.tool_choice != chat::ToolChoice::Function || t.name == req.tool_choice_function)
-          specs.push_back({t.name, t.parameters()});
-      runtime::gemma4_tool_call_gbnf(specs, req.parallel_tool_calls, {1, 2, 3});
-    }
+    chat::check_constraints(req);
   } catch (const hearth::Error& e) {
     throw bad_request(e.what(), "unsupported_schema");
   }

@@ -64,14 +64,16 @@ class Gemma4Bpe final : public VocabImpl {
         return;
       }
     }
-    // Merge rank of "left right" (lower merges first).
+    // Merge rank of "left right" (lower merges first). The key buffer is local: encode() runs on several
+    // threads at once (HTTP threads count prompt tokens while the engine tokenises).
+    std::string key;
     merge_and_emit(
         w,
         [&](std::string_view l, std::string_view r) -> std::optional<double> {
-          key_.assign(l);
-          key_ += ' ';
-          key_.append(r);
-          auto it = ranks_.find(key_);
+          key.assign(l);
+          key += ' ';
+          key.append(r);
+          auto it = ranks_.find(key);
           return it == ranks_.end() ? std::nullopt : std::optional<double>(it->second);
         },
         out);
@@ -79,7 +81,6 @@ class Gemma4Bpe final : public VocabImpl {
 
   std::string merge_text_;
   std::unordered_map<std::string_view, int32_t> ranks_;  // "left right" -> rank
-  mutable std::string key_;
 };
 
 }  // namespace
