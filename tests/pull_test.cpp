@@ -2,6 +2,7 @@
 // connections, SIGKILL of hearth, corrupted bytes, stalls, a file changed between attempts, HTTP errors,
 // a full disk, hostile names. And hearth fit on remote references (header only, Range requests counted).
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -542,6 +543,70 @@ TEST(FitRemote, LargeHeaderGrowsTheRangeAndSplitFilesAreSummed) {
   EXPECT_EQ(j["http_requests"].get<int>(), ranges + 1);
   std::printf("[ measured ] remote fit E4B split (5 MB header): %d Range requests, %llu bytes\n", ranges,
               static_cast<unsigned long long>(sent));
+}
+
+// Ollama's /api/pull on a running `hearth serve`: the store's puller runs behind it, its progress arrives as
+// NDJSON and ends with {"status":"success"}; a failing pull ends with an error line (or a 400 unstreamed).
+TEST(PullApi, OllamaPullThroughTheServer) {
+  PullServer s;
+  const std::string& m = model_bytes();
+  s.add_hf_file(kRepo, kFile, m);
+  s.add_hf_file(kRepo, "tiny-F16.gguf", "other quant");
+  Env e;
+  const std::string model_file = e.dir.str() + "/served.gguf";
+  std::ofstream(model_file, std::ios::binary) << m;
+  const std::string log = e.dir.str() + "/serve.log";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setenv("HEARTH_MODELS", e.store().c_str(), 1);
+    setenv("HEARTH_HF_ENDPOINT", s.url().c_str(), 1);
+    setenv("HEARTH_PULL_BACKOFF_MS", "20", 1);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    const std::string bin = hearth::test::hearth_binary();
+    execl(bin.c_str(), bin.c_str(), "serve", model_file.c_str(), "--port", "0", "--threads", "1", nullptr);
+    _exit(127);
+  }
+  int port = 0;
+  for (int i = 0; i < 3000 && !port; ++i) {
+    const std::string text = read_file(log);
+    const std::string key = "listening on http://127.0.0.1:";
+    if (const size_t at = text.find(key); at != std::string::npos) port = std::atoi(text.c_str() + at + key.size());
+    else std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GT(port, 0) << read_file(log);
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(60, 0);
+  const std::string ref = std::string("hf.co/") + kRepo + ":Q8_0";
+  auto r = c.Post("/api/pull", nlohmann::json{{"model", ref}}.dump(), "application/json");
+  ASSERT_TRUE(r) << "no response";
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/x-ndjson");
+  std::vector<nlohmann::json> lines;
+  for (size_t pos = 0; pos < r->body.size();) {
+    const size_t nl = r->body.find('\n', pos);
+    lines.push_back(nlohmann::json::parse(r->body.substr(pos, nl - pos)));
+    pos = nl == std::string::npos ? r->body.size() : nl + 1;
+  }
+  ASSERT_GE(lines.size(), 2u) << r->body;
+  EXPECT_EQ(lines.back()["status"], "success") << r->body;
+  EXPECT_TRUE(fs::exists(e.blob(m)));
+  // Not streamed: one object. A reference that does not exist: a clear error.
+  r = c.Post("/api/pull", nlohmann::json{{"model", ref}, {"stream", false}}.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(nlohmann::json::parse(r->body)["status"], "success");
+  r = c.Post("/api/pull", nlohmann::json{{"model", "hf.co/test-org/missing-GGUF"}, {"stream", false}}.dump(),
+             "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("error"), std::string::npos) << r->body;
+  r = c.Post("/api/pull", nlohmann::json{{"model", "../../etc/passwd"}}.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->body.find("error"), std::string::npos) << r->body;
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
 }
 
 }  // namespace

@@ -7,6 +7,9 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cctype>
@@ -16,6 +19,7 @@
 #include <deque>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <random>
 
 #include "chat/generation.h"
@@ -475,11 +479,7 @@ void Server::install_routes() {
   http_->Post("/api/show", wrap(&Server::ollama_show));
   http_->Get("/api/ps", wrap(&Server::ollama_ps));
   http_->Get("/api/version", [this](const Request&, Response& res) { send_json(res, 200, {{"version", opt_.version}}); });
-  http_->Post("/api/pull", [](const Request& req, Response& res) {
-    send_error(req, res,
-               ApiError(501, "not_implemented_error", "not_implemented",
-                        "pulling models is not available yet: hearth serve serves the GGUF file it was started with"));
-  });
+  http_->Post("/api/pull", wrap(&Server::ollama_pull));
 }
 
 void Server::check_model(const json& body, bool required) const {
@@ -899,6 +899,119 @@ void Server::ollama_show(const httplib::Request& req, httplib::Response& res) {
              {"model_info", info},
              {"capabilities", json::array({"completion", "tools", "thinking", "embedding"})},
              {"modified_at", rfc3339(model_.modified)}});
+}
+
+namespace {
+
+// A `hearth pull REF --progress-json` child: its stdout lines are Ollama's pull progress objects; its stderr
+// (the error message, if any) is read when it ends.
+struct PullChild {
+  pid_t pid = -1;
+  int out = -1, err = -1;
+  std::string buf;
+
+  explicit PullChild(const std::string& model) {
+    int o[2], e[2];
+    if (pipe(o) != 0 || pipe(e) != 0) throw Error("internal: cannot create a pipe for the puller");
+    pid = fork();
+    if (pid < 0) throw Error("internal: cannot start the puller");
+    if (pid == 0) {
+      sigset_t none;  // the server blocks SIGINT/SIGTERM in its threads; the puller must not inherit that
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      dup2(o[1], 1);
+      dup2(e[1], 2);
+      ::close(o[0]), ::close(o[1]), ::close(e[0]), ::close(e[1]);
+      const char* argv[] = {"hearth", "pull", model.c_str(), "--progress-json", "--no-progress", nullptr};
+      execv("/proc/self/exe", const_cast<char* const*>(argv));
+      _exit(127);
+    }
+    ::close(o[1]), ::close(e[1]);
+    out = o[0], err = e[0];
+  }
+  ~PullChild() {
+    if (pid > 0) {
+      ::kill(pid, SIGTERM);  // a client that went away stops the download; its .partial stays for next time
+      waitpid(pid, nullptr, 0);
+    }
+    if (out >= 0) ::close(out);
+    if (err >= 0) ::close(err);
+  }
+  // The next progress line, or nullopt at the end of the child's output.
+  std::optional<std::string> line() {
+    while (true) {
+      if (const size_t nl = buf.find('\n'); nl != std::string::npos) {
+        std::string l = buf.substr(0, nl);
+        buf.erase(0, nl + 1);
+        return l;
+      }
+      char tmp[4096];
+      const ssize_t n = ::read(out, tmp, sizeof tmp);
+      if (n <= 0) return std::nullopt;
+      buf.append(tmp, size_t(n));
+    }
+  }
+  // Waits for the child; "" when it succeeded, else its error message.
+  std::string finish() {
+    std::string msg;
+    char tmp[4096];
+    ssize_t n;
+    while ((n = ::read(err, tmp, sizeof tmp)) > 0) msg.append(tmp, size_t(n));
+    int status = 0;
+    waitpid(pid, &status, 0);
+    pid = -1;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
+    // Keep the last "hearth: error: ..." line, without the prefix.
+    std::string last;
+    size_t pos = 0;
+    while (pos < msg.size()) {
+      const size_t nl = msg.find('\n', pos);
+      std::string l = msg.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+      if (l.starts_with("hearth: error: ")) last = l.substr(15);
+      pos = nl == std::string::npos ? msg.size() : nl + 1;
+    }
+    return last.empty() ? "the download failed" : last;
+  }
+};
+
+}  // namespace
+
+// Ollama /api/pull: the store's puller (resume, verification, per-blob lock) runs in a child process whose
+// progress lines are relayed as NDJSON; the HTTP thread only copies bytes. The served model does not change.
+void Server::ollama_pull(const httplib::Request& req, httplib::Response& res) {
+  const json body = parse_body(req);
+  const json* m = field(body, "model");
+  if (!m) m = field(body, "name");
+  if (!m) throw bad_request("model is missing");
+  if (!m->is_string() || m->get<std::string>().empty()) throw bad_request("model must be a non-empty string");
+  const std::string model = m->get<std::string>();
+  if (model.find('\0') != std::string::npos || model.starts_with("-")) throw bad_request("invalid model reference");
+  const bool stream = bool_field(body, "stream", true);
+  auto child = std::make_shared<PullChild>(model);
+  if (!stream) {
+    json last = {{"status", "success"}};
+    while (auto l = child->line()) {
+      json j = json::parse(*l, nullptr, false);
+      if (!j.is_discarded()) last = j;
+    }
+    const std::string err = child->finish();
+    if (!err.empty()) throw ApiError(400, "invalid_request_error", "pull_failed", err);
+    send_json(res, 200, last);
+    return;
+  }
+  res.set_chunked_content_provider("application/x-ndjson", [child](size_t, httplib::DataSink& sink) -> bool {
+    if (auto l = child->line()) {
+      const std::string out = *l + "\n";
+      return sink.write(out.data(), out.size());
+    }
+    const std::string err = child->finish();
+    if (!err.empty()) {
+      const std::string out = json{{"error", err}}.dump() + "\n";
+      sink.write(out.data(), out.size());
+    }
+    sink.done();
+    return true;
+  });
 }
 
 void Server::ollama_ps(const httplib::Request&, httplib::Response& res) {

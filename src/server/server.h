@@ -89,6 +89,7 @@ class Server {
   void ollama_tags(const httplib::Request& req, httplib::Response& res);
   void ollama_show(const httplib::Request& req, httplib::Response& res);
   void ollama_ps(const httplib::Request& req, httplib::Response& res);
+  void ollama_pull(const httplib::Request& req, httplib::Response& res);
   void metrics(const httplib::Request& req, httplib::Response& res);
 
   struct Generation;

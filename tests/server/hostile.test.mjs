@@ -70,7 +70,8 @@ const cases = [
   ['ollama num_ctx below the prompt', 'POST', '/api/chat', { model: MODEL, messages: [{ role: 'user', content: 'a long question '.repeat(20) }], options: { num_ctx: 8 } }, 400],
   ['ollama generate prompt a number', 'POST', '/api/generate', { model: MODEL, prompt: 3 }, 400],
   ['ollama show unknown model', 'POST', '/api/show', { model: 'nope' }, 404],
-  ['ollama pull (no store yet)', 'POST', '/api/pull', { model: 'gemma4' }, 501],
+  ['ollama pull without a model', 'POST', '/api/pull', {}, 400],
+  ['ollama pull with a number for a model', 'POST', '/api/pull', { model: 42 }, 400],
 ];
 
 test(`${cases.length} malformed or hostile requests each get the right error`, async () => {
