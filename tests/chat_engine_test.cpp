@@ -2,6 +2,7 @@
 // (made by `hearth synth --vocab`): tool_choice enforced by grammar, JSON Schema output, bounded thinking
 // that always leaves an answer, prompt-prefix reuse, and the output parser on hand-made token streams.
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -302,6 +303,39 @@ TEST_F(ChatEngineTest, StopStringsEndTheAnswerAndNeverReachTheClient) {
   EXPECT_EQ(cut.finish_reason, "stop");
   EXPECT_EQ(cut.content, full.content.substr(0, full.content.find(stop)));
   EXPECT_EQ(streamed, cut.content);
+}
+
+TEST_F(ChatEngineTest, LogprobsDescribeEachContentToken) {
+  json body = {{"messages", json::array({{{"role", "user"}, {"content", "Hi"}}})},
+               {"max_tokens", 10}, {"temperature", 0}, {"logprobs", true}, {"top_logprobs", 4}};
+  std::string streamed_tokens;
+  const ChatResult r = engine().chat(hearth::chat::parse_openai_request(body), [&](const ChatEvent& ev) {
+    for (const auto& lp : ev.logprobs) streamed_tokens += lp.token;
+    return true;
+  });
+  ASSERT_EQ(r.logprobs.size(), size_t(r.usage.completion_tokens));
+  std::string joined;
+  for (const auto& lp : r.logprobs) {
+    joined += lp.token;
+    EXPECT_LE(lp.logprob, 0.0f);
+    ASSERT_EQ(lp.top.size(), 4u);
+    EXPECT_EQ(lp.top[0].first, lp.token);  // greedy: the chosen token is the most likely one
+    EXPECT_FLOAT_EQ(lp.top[0].second, lp.logprob);
+    double mass = 0;
+    for (size_t i = 0; i < lp.top.size(); ++i) {
+      mass += std::exp(double(lp.top[i].second));
+      if (i) {
+        EXPECT_GE(lp.top[i - 1].second, lp.top[i].second);
+      }
+    }
+    EXPECT_LE(mass, 1.0 + 1e-5);
+  }
+  EXPECT_EQ(joined, r.content);
+  EXPECT_EQ(streamed_tokens, r.content);
+  // Not asked for: none.
+  body.erase("logprobs");
+  body.erase("top_logprobs");
+  EXPECT_TRUE(engine().chat(hearth::chat::parse_openai_request(body)).logprobs.empty());
 }
 
 TEST_F(ChatEngineTest, TooLongPromptIsAClearError) {

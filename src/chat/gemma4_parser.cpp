@@ -33,7 +33,12 @@ void Gemma4OutputParser::emit_text(std::string text, std::vector<ChatEvent>& out
     case State::Reasoning: {
       const auto kind = state_ == State::Content ? ChatEvent::Kind::Content : ChatEvent::Kind::Reasoning;
       if (!out.empty() && out.back().kind == kind) out.back().text += text;
-      else out.push_back({kind, std::move(text), {}, 0, {}, {}});
+      else {
+        ChatEvent ev;
+        ev.kind = kind;
+        ev.text = std::move(text);
+        out.push_back(std::move(ev));
+      }
       break;
     }
     case State::ChannelHeader: header_ += text; break;

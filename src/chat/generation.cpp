@@ -1,5 +1,6 @@
 #include "chat/generation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -208,6 +209,25 @@ int32_t Generation::choose(const float* logits) {
   }
   const int32_t t = sampler_.sample(work_.data(), n_vocab);
   if (!std::isfinite(work_[size_t(t)])) throw Error("internal: the constraints left no token to sample");
+  if (req_.logprobs >= 0) {
+    // log-softmax over what was allowed; the alternatives are the most likely allowed tokens.
+    const float mx = *std::max_element(work_.begin(), work_.end());
+    double sum = 0;
+    for (float x : work_) sum += std::isfinite(x) ? std::exp(double(x - mx)) : 0.0;
+    const float log_z = mx + float(std::log(sum));
+    TokenLogprob lp;
+    lp.token = sh_.tok->token_to_piece(t, false);
+    lp.logprob = work_[size_t(t)] - log_z;
+    std::vector<int32_t> order(static_cast<size_t>(n_vocab));
+    for (int32_t i = 0; i < n_vocab; ++i) order[size_t(i)] = i;
+    const size_t k = std::min<size_t>(size_t(req_.logprobs), order.size());
+    std::partial_sort(order.begin(), order.begin() + std::ptrdiff_t(k), order.end(), [&](int32_t a, int32_t b) {
+      return work_[size_t(a)] > work_[size_t(b)] || (work_[size_t(a)] == work_[size_t(b)] && a < b);
+    });
+    for (size_t i = 0; i < k && std::isfinite(work_[size_t(order[i])]); ++i)
+      lp.top.emplace_back(sh_.tok->token_to_piece(order[i], false), work_[size_t(order[i])] - log_z);
+    sampled_lp_ = std::move(lp);
+  }
   return t;
 }
 
@@ -234,6 +254,9 @@ void Generation::deliver(ChatEvent ev) {
       stop_buf_.erase(0, stop_buf_.size() - hold);
       if (ev.text.empty()) return;
       res_.content += ev.text;
+      ev.logprobs = std::move(pending_lp_);
+      pending_lp_.clear();
+      res_.logprobs.insert(res_.logprobs.end(), ev.logprobs.begin(), ev.logprobs.end());
       break;
     }
     case ChatEvent::Kind::Reasoning: res_.reasoning += ev.text; break;
@@ -275,6 +298,11 @@ std::optional<int32_t> Generation::step(const float* logits) {
     }
   }
 
+  // A sampled token read as content carries its log-probability to the delta that delivers its text.
+  if (sampled_lp_ && parser_.state() == Gemma4OutputParser::State::Content && tok != ids.tool_call_open &&
+      tok != ids.channel_open && tok != ids.channel_close)
+    pending_lp_.push_back(std::move(*sampled_lp_));
+  sampled_lp_.reset();
   parser_.push(tok, events_);
   for (ChatEvent& ev : events_) deliver(std::move(ev));
   events_.clear();

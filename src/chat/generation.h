@@ -96,6 +96,8 @@ class Generation {
   std::string finish_;
   ChatResult res_;
   std::vector<ChatEvent> events_;
+  std::optional<TokenLogprob> sampled_lp_;  // of the token choose() just sampled (logprobs requested)
+  std::vector<TokenLogprob> pending_lp_;    // content tokens whose text has not been delivered yet
 };
 
 // The request as it will run: completions drop thinking and tools; thinking turns off when its budget

@@ -234,6 +234,16 @@ ChatRequest parse_openai_request(const json& body) {
     }
     std::erase(r.stop, std::string());
   }
+  if (const json* lp = field(body, "logprobs")) {
+    if (!lp->is_boolean()) throw Error("logprobs must be a boolean");
+    if (lp->get<bool>()) r.logprobs = 0;
+  }
+  if (const json* tl = field(body, "top_logprobs")) {
+    if (!tl->is_number_integer() || tl->get<int64_t>() < 0 || tl->get<int64_t>() > 20)
+      throw Error("top_logprobs must be an integer between 0 and 20");
+    if (r.logprobs < 0 && tl->get<int64_t>() > 0) throw Error("top_logprobs needs logprobs: true");
+    if (r.logprobs >= 0) r.logprobs = int(tl->get<int64_t>());
+  }
   if (const json* n = field(body, "n"); n && !(n->is_number_integer() && n->get<int64_t>() == 1))
     throw Error("n must be 1 (hearth returns one choice per request)");
   return r;

@@ -69,6 +69,7 @@ struct ChatRequest {
   Sampling sampling;
   std::optional<int> max_tokens;      // completion tokens (reasoning included), as OpenAI counts them
   std::vector<std::string> stop;
+  int logprobs = -1;                  // -1: off; else the number of alternatives per content token (0-20)
 };
 
 struct Usage {
@@ -79,12 +80,21 @@ struct Usage {
   double prompt_ms = 0, decode_ms = 0;
 };
 
+// The log-probability of one sampled content token (from the distribution it was drawn from, after
+// penalties and constraints, before temperature), with the most likely alternatives.
+struct TokenLogprob {
+  std::string token;
+  float logprob = 0;
+  std::vector<std::pair<std::string, float>> top;
+};
+
 struct ChatEvent {
   enum class Kind { Reasoning, Content, ToolCall, Error, Done };
   Kind kind = Kind::Content;
   std::string text;          // Reasoning / Content delta, or the Error message
   ToolCall call;             // ToolCall: one complete call
   int index = 0;             // ToolCall: position among this answer's calls
+  std::vector<TokenLogprob> logprobs;  // Content, when requested: the tokens this delta's text came from
   std::string finish_reason; // Done: stop, length, tool_calls
   Usage usage;               // Done
 };
@@ -96,6 +106,7 @@ struct ChatResult {
   std::vector<std::string> errors;  // malformed tool calls the model wrote (reported, never leaked)
   std::string finish_reason;        // stop, length, tool_calls, cancelled
   Usage usage;
+  std::vector<TokenLogprob> logprobs;  // content tokens, when requested
 };
 
 }  // namespace hearth::chat

@@ -65,7 +65,22 @@ json openai_tool_call(const chat::ToolCall& c) {
            {{"name", c.name}, {"arguments", c.arguments.is_string() ? c.arguments.get<std::string>() : dump_json(c.arguments)}}}};
 }
 
-json chat_completion_json(const ResponseMeta& meta, const chat::ChatResult& r) {
+json logprobs_json(const std::vector<chat::TokenLogprob>& lps) {
+  auto bytes = [](const std::string& s) {
+    json b = json::array();
+    for (unsigned char c : s) b.push_back(int(c));
+    return b;
+  };
+  json content = json::array();
+  for (const chat::TokenLogprob& lp : lps) {
+    json top = json::array();
+    for (const auto& [tok, l] : lp.top) top.push_back({{"token", tok}, {"logprob", l}, {"bytes", bytes(tok)}});
+    content.push_back({{"token", lp.token}, {"logprob", lp.logprob}, {"bytes", bytes(lp.token)}, {"top_logprobs", top}});
+  }
+  return {{"content", content}, {"refusal", nullptr}};
+}
+
+json chat_completion_json(const ResponseMeta& meta, const chat::ChatResult& r, bool logprobs) {
   json msg = {{"role", "assistant"}, {"content", r.content}};
   if (!r.reasoning.empty()) msg["reasoning_content"] = r.reasoning;
   if (!r.tool_calls.empty()) {
@@ -82,7 +97,7 @@ json chat_completion_json(const ResponseMeta& meta, const chat::ChatResult& r) {
           {"system_fingerprint", "hearth"},
           {"choices", json::array({{{"index", 0},
                                     {"message", msg},
-                                    {"logprobs", nullptr},
+                                    {"logprobs", logprobs ? logprobs_json(r.logprobs) : json(nullptr)},
                                     {"finish_reason", openai_finish_reason(r.finish_reason)}}})},
           {"usage", usage_json(r.usage)},
           {"timings", timings_json(r.usage)}};
@@ -122,8 +137,12 @@ std::string ChatChunker::event(const chat::ChatEvent& ev) {
   using K = chat::ChatEvent::Kind;
   if (done_) return "";
   switch (ev.kind) {
-    case K::Content:
-      return ev.text.empty() ? "" : sse_data(chunk({{"content", ev.text}}));
+    case K::Content: {
+      if (ev.text.empty()) return "";
+      json c = chunk({{"content", ev.text}});
+      if (!ev.logprobs.empty()) c["choices"][0]["logprobs"] = logprobs_json(ev.logprobs);
+      return sse_data(c);
+    }
     case K::Reasoning:
       return ev.text.empty() ? "" : sse_data(chunk({{"reasoning_content", ev.text}}));
     case K::ToolCall: {

@@ -40,7 +40,9 @@ std::string dump_json(const json& j);  // compact, invalid UTF-8 replaced
 json openai_tool_call(const chat::ToolCall& c);
 
 // A whole chat.completion object.
-json chat_completion_json(const ResponseMeta& meta, const chat::ChatResult& r);
+// logprobs: the request asked for them (choices[0].logprobs.content, OpenAI's shape); else null.
+json chat_completion_json(const ResponseMeta& meta, const chat::ChatResult& r, bool logprobs = false);
+json logprobs_json(const std::vector<chat::TokenLogprob>& lps);
 // A whole text_completion object (/v1/completions).
 json text_completion_json(const ResponseMeta& meta, const chat::ChatResult& r);
 

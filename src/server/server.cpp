@@ -114,6 +114,7 @@ bool same_secret(const std::string& a, const std::string& b) {
 }
 
 // OpenAI fields hearth does not implement: rejected with a clear message instead of silently ignored.
+// (Chat completions support logprobs; the legacy completions API's integer logprobs are not supported.)
 void reject_unsupported_openai(const json& body) {
   if (const json* v = field(body, "logprobs")) {
     if (!v->is_boolean() && !v->is_number_integer()) throw bad_request("logprobs must be a boolean");
@@ -529,7 +530,6 @@ void Server::model_get(const httplib::Request& req, httplib::Response& res) {
 void Server::chat_completions(const httplib::Request& req, httplib::Response& res) {
   const json body = parse_body(req);
   check_model(body, false);
-  reject_unsupported_openai(body);
   const bool stream = bool_field(body, "stream", false);
   bool include_usage = false;
   if (const json* so = field(body, "stream_options")) {
@@ -616,6 +616,7 @@ void Server::ollama_chat(const httplib::Request& req, httplib::Response& res, bo
 
 void Server::generate(Api api, chat::ChatRequest req, bool stream, bool include_usage, std::optional<int> num_ctx,
                       const httplib::Request& http_req, httplib::Response& res) {
+  const bool want_logprobs = req.logprobs >= 0;
   const Clock::time_point start = Clock::now();
   const int slot_ctx = service_.options().n_ctx;
   const int ctx = num_ctx ? std::min(*num_ctx, slot_ctx) : slot_ctx;
@@ -676,7 +677,7 @@ void Server::generate(Api api, chat::ChatRequest req, bool stream, bool include_
     for (const auto& err : r.errors) std::fprintf(stderr, "hearth serve: engine note: %s\n", err.c_str());
     switch (api) {
       case Api::OpenAIChat:
-        send_json(res, 200, chat_completion_json({random_id("chatcmpl-"), model, unix_now()}, r));
+        send_json(res, 200, chat_completion_json({random_id("chatcmpl-"), model, unix_now()}, r, want_logprobs));
         break;
       case Api::OpenAICompletion:
         send_json(res, 200, text_completion_json({random_id("cmpl-"), model, unix_now()}, r));

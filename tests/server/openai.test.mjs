@@ -37,6 +37,30 @@ test('chat without streaming: message, finish reason, usage, timings', async () 
   assert.ok(r.timings.predicted_per_second >= 0 && r.timings.prompt_ms >= 0, JSON.stringify(r.timings));
 });
 
+test('logprobs: one entry per content token, top alternatives sorted, the same when streamed', async () => {
+  const req = { model: MODEL, messages: hello, max_tokens: 12, seed: 11, logprobs: true, top_logprobs: 3 };
+  const r = await client.chat.completions.create(req);
+  const lp = r.choices[0].logprobs.content;
+  assert.ok(lp.length > 0 && lp.length <= 12, `${lp.length} entries`);
+  // The tokens' bytes spell the content (a token may hold part of a character: its `token` text then shows
+  // U+FFFD while `bytes` keeps the raw bytes, as OpenAI does).
+  assert.equal(Buffer.from(lp.flatMap((e) => e.bytes)).toString('utf8'), r.choices[0].message.content);
+  for (const e of lp) {
+    assert.ok(e.logprob <= 0, JSON.stringify(e));
+    if (!e.token.includes('\uFFFD')) assert.deepEqual(e.bytes, [...Buffer.from(e.token, 'utf8')]);
+    assert.equal(e.top_logprobs.length, 3);
+    for (let i = 1; i < 3; ++i) assert.ok(e.top_logprobs[i - 1].logprob >= e.top_logprobs[i].logprob);
+    assert.ok(e.top_logprobs[0].logprob >= e.logprob);
+  }
+  const stream = await client.chat.completions.create({ ...req, stream: true });
+  const streamed = [];
+  for await (const c of stream) if (c.choices[0]?.logprobs?.content) streamed.push(...c.choices[0].logprobs.content);
+  assert.deepEqual(streamed.map((e) => [e.token, e.logprob]), lp.map((e) => [e.token, e.logprob]));
+  // Without logprobs: null, as OpenAI sends it.
+  const plain = await client.chat.completions.create({ model: MODEL, messages: hello, max_tokens: 4 });
+  assert.equal(plain.choices[0].logprobs, null);
+});
+
 test('the model field may be omitted; an unknown model is a 404 model_not_found', async () => {
   const r = await http('POST', '/v1/chat/completions', { messages: hello, max_tokens: 2 });
   assert.equal(r.status, 200, r.text);
