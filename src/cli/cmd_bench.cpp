@@ -143,7 +143,7 @@ int run_bench(const BenchArgs& a) {
     std::printf("| model | size | params | threads | test | t/s | median t/s |\n|---|---:|---:|---:|---:|---:|---:|\n");
     for (const Row& r : rows)
       std::printf("| %s | %s | %.2f B | %d | %s | %.2f ± %.2f | %.2f |\n", info.name.c_str(),
-                  human_bytes(info.weight_bytes).c_str(), double(info.n_params) / 1e9, r.threads, r.test.c_str(),
+                  system::format_bytes(info.weight_bytes).c_str(), double(info.n_params) / 1e9, r.threads, r.test.c_str(),
                   r.avg_ts(), r.stddev_ts(), r.median_ts());
     std::printf("\nloaded in %.0f ms; KV %s; %d repetitions after one warm-up\n", load_ms, a.kv_type.c_str(), a.reps);
   }

@@ -64,7 +64,7 @@ std::string value_summary(const std::string& key, const gguf::Value& v) {
 int run_inspect(const InspectArgs& a) {
   auto file = std::make_shared<const gguf::File>(gguf::File::open(a.file));
   std::printf("file: %s\nGGUF v%u, %s, %zu metadata keys, %zu tensors, alignment %llu\n\n", a.file.c_str(),
-              file->version(), human_bytes(file->file_size()).c_str(), file->metadata().size(), file->tensors().size(),
+              file->version(), system::format_bytes(file->file_size()).c_str(), file->metadata().size(), file->tensors().size(),
               static_cast<unsigned long long>(file->alignment()));
   std::printf("metadata:\n");
   for (const auto& [key, v] : file->metadata()) std::printf("  %-48s %s\n", key.c_str(), value_summary(key, v).c_str());
@@ -80,14 +80,14 @@ int run_inspect(const InspectArgs& a) {
     params += t.n_elements();
   }
   std::printf("\ntensors: %zu, %.3f B parameters, %s\n", file->tensors().size(), double(params) / 1e9,
-              human_bytes(total).c_str());
+              system::format_bytes(total).c_str());
   for (const auto& [name, e] : by_type)
-    std::printf("  %-8s %5zu tensors %12s\n", name.c_str(), e.first, human_bytes(e.second).c_str());
+    std::printf("  %-8s %5zu tensors %12s\n", name.c_str(), e.first, system::format_bytes(e.second).c_str());
   if (a.tensors) {
     std::printf("\n");
     for (const gguf::TensorInfo& t : file->tensors())
       std::printf("  %-40s %-7s %-24s %12s\n", t.name.c_str(), gguf::type_name(t.type), t.shape_string().c_str(),
-                  human_bytes(t.n_bytes).c_str());
+                  system::format_bytes(t.n_bytes).c_str());
   }
 
   if (file->tensors().empty()) {
@@ -107,8 +107,8 @@ int run_inspect(const InspectArgs& a) {
       ko.n_ctx = ctx;
       ko.type = models::KvType::F16;
       const uint64_t kv = models::KvCache::estimate_bytes(m->kv_layout(), ko);
-      std::printf("  ctx %7d: weights %s + KV cache %s = %s\n", ctx, human_bytes(total).c_str(),
-                  human_bytes(kv).c_str(), human_bytes(total + kv).c_str());
+      std::printf("  ctx %7d: weights %s + KV cache %s = %s\n", ctx, system::format_bytes(total).c_str(),
+                  system::format_bytes(kv).c_str(), system::format_bytes(total + kv).c_str());
     }
   } catch (const Error& e) {
     std::printf("\nmodel: cannot be loaded: %s\n", e.what());

@@ -49,8 +49,8 @@ int run_ps(PsArgs a) {
     const std::string kv =
         std::to_string(h.value("kv_cells_used", int64_t(0))) + "/" + std::to_string(h.value("kv_cells_total", int64_t(0)));
     std::printf("%-24s %-8s %-10s %-10s %-8d %-12s %-7d %s\n", m.value("name", "?").c_str(),
-                d.value("quantization_level", "").c_str(), human_bytes(m.value("size", uint64_t(0))).c_str(),
-                human_bytes(h.value("file_bytes", uint64_t(0))).c_str(), m.value("context_length", 0), slots.c_str(),
+                d.value("quantization_level", "").c_str(), system::format_bytes(m.value("size", uint64_t(0))).c_str(),
+                system::format_bytes(h.value("file_bytes", uint64_t(0))).c_str(), m.value("context_length", 0), slots.c_str(),
                 h.value("queued", 0), kv.c_str());
   }
   return 0;

@@ -58,7 +58,7 @@ int run_serve(ServeArgs a) {
   server::ServedModel served = server::describe_model(path, *lm.file, info);
   if (path != a.model) served.id = a.model;  // a store name is the model's id
   std::fprintf(stderr, "hearth serve: loaded %s (%s, %s, %s) in %.0f ms; %d slot%s x %d tokens of context\n",
-               a.model.c_str(), info.arch.c_str(), served.quantization.c_str(), human_bytes(served.file_bytes).c_str(),
+               a.model.c_str(), info.arch.c_str(), served.quantization.c_str(), system::format_bytes(served.file_bytes).c_str(),
                ms_since(t_load), so.parallel, so.parallel == 1 ? "" : "s", so.n_ctx);
 
   server::Server srv(*service, served, a.sopt);

@@ -12,19 +12,6 @@
 
 namespace hearth::cli {
 
-std::string human_bytes(uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = double(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", v, units[u]);
-  return buf;
-}
-
 std::vector<int32_t> parse_id_list(const std::string& s) {
   std::vector<int32_t> out;
   size_t i = 0;

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "gguf/reader.h"
 #include "models/model.h"
+#include "system/hardware.h"
 #include "tokenizer/tokenizer.h"
 
 namespace hearth::cli {
@@ -31,7 +32,6 @@ inline double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
-std::string human_bytes(uint64_t n);
 nlohmann::json read_json_file(const std::string& path);
 
 // MODEL as users type it: a GGUF path, a name in the store (`hearth list`), or a GGUF discovered in an Ollama
