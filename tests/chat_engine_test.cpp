@@ -17,6 +17,7 @@
 #include "runtime/grammar.h"
 #include "runtime/json_schema.h"
 #include "run_command.h"
+#include "synth_model.h"
 #include "test_data.h"
 
 namespace {
@@ -36,33 +37,23 @@ using hearth::chat::ChatResult;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
+// A 64-wide Gemma 4 with random weights and an engine on it; `vocab` empty = hearth's built-in toy vocabulary.
 struct TestModel {
-  std::shared_ptr<const hearth::gguf::File> file;
-  std::unique_ptr<hearth::models::Model> model;
-  std::unique_ptr<hearth::tokenizer::Tokenizer> tok;
+  std::unique_ptr<hearth::test::SynthModel> synth;
+  hearth::models::Model* model = nullptr;
+  hearth::tokenizer::Tokenizer* tok = nullptr;
   std::unique_ptr<ChatEngine> engine;
 };
 
-// A 64-wide two-layer-kind Gemma 4 with random weights; `vocab` empty = hearth's built-in toy vocabulary.
-std::unique_ptr<TestModel> make_model(const std::string& vocab, const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("hearth-chat-test-" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  const std::string path = (dir / name).string();
-  std::string cmd = hearth::test::hearth_binary() +
-                    " synth --preset tiny-dense --d-model 64 --tied true --wtype Q8_0 --embd-type Q4_0 -q -o " +
-                    hearth::test::shell_quote(path);
-  if (!vocab.empty()) cmd += " --vocab " + hearth::test::shell_quote(vocab);
-  const auto r = hearth::test::run_command(cmd);
-  if (r.status != 0) throw std::runtime_error("synth failed: " + r.output);
+std::unique_ptr<TestModel> make_model(const std::string& vocab) {
   auto m = std::make_unique<TestModel>();
-  m->file = std::make_shared<const hearth::gguf::File>(hearth::gguf::File::open(path));
-  m->model = hearth::models::load_model(m->file);
-  m->tok = hearth::tokenizer::Tokenizer::from_gguf(*m->file);
+  m->synth = hearth::test::synth_model("--preset tiny-dense --d-model 64 --tied true --wtype Q8_0 --embd-type Q4_0", vocab);
+  m->model = m->synth->model.get();
+  m->tok = m->synth->tok.get();
   hearth::chat::EngineOptions eo;
   eo.session.n_ctx = 2048;
   eo.session.n_threads = 2;
   m->engine = std::make_unique<ChatEngine>(*m->model, *m->tok, eo);
-  fs::remove(path);  // the mapping stays valid; nothing is left behind
   return m;
 }
 
@@ -70,7 +61,7 @@ class ChatEngineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     const std::string vocab = hearth::test::testdata("vocab/ggml-vocab-gemma-4.gguf");
-    if (fs::exists(vocab)) real_ = make_model(vocab, "real-vocab.gguf").release();
+    if (fs::exists(vocab)) real_ = make_model(vocab).release();
   }
   static void TearDownTestSuite() {
     delete real_;
@@ -435,7 +426,7 @@ TEST(ChatLoopWatchdog, DetectsRepeatedPatterns) {
 
 // The built-in demo vocabulary (no downloads) runs the whole chat path: turns, tools, thinking.
 TEST(ChatEngineToyVocab, ToolsAndThinkingWorkWithTheBuiltInVocabulary) {
-  auto m = make_model("", "toy.gguf");
+  auto m = make_model("");
   json body = base_request({{"tool_choice", "required"}, {"seed", 5}, {"max_tokens", 300}, {"thinking_budget", 20}});
   const ChatResult r = m->engine->chat(hearth::chat::parse_openai_request(body));
   EXPECT_LE(r.usage.reasoning_tokens, 20);

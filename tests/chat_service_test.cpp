@@ -11,7 +11,7 @@
 #include "chat/request_json.h"
 #include "chat/service.h"
 #include "core/error.h"
-#include "run_command.h"
+#include "synth_model.h"
 #include "test_data.h"
 
 namespace {
@@ -22,27 +22,9 @@ using hearth::chat::ChatService;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-struct Loaded {
-  std::shared_ptr<const hearth::gguf::File> file;
-  std::unique_ptr<hearth::models::Model> model;
-  std::unique_ptr<hearth::tokenizer::Tokenizer> tok;
-};
-
 // The built-in toy vocabulary keeps this test independent of shared data (and quick).
-Loaded* model() {
-  static Loaded* m = [] {
-    const fs::path path = fs::temp_directory_path() / ("hearth-service-test-" + std::to_string(getpid()) + ".gguf");
-    const auto r = hearth::test::run_command(hearth::test::hearth_binary() +
-                                             " synth --preset tiny-dense --wtype Q8_0 -q -o " +
-                                             hearth::test::shell_quote(path.string()));
-    EXPECT_EQ(r.status, 0) << r.output;
-    auto* l = new Loaded;
-    l->file = std::make_shared<const hearth::gguf::File>(hearth::gguf::File::open(path.string()));
-    l->model = hearth::models::load_model(l->file);
-    l->tok = hearth::tokenizer::Tokenizer::from_gguf(*l->file);
-    fs::remove(path);
-    return l;
-  }();
+hearth::test::SynthModel* model() {
+  static hearth::test::SynthModel* m = hearth::test::synth_model("--preset tiny-dense --wtype Q8_0").release();
   return m;
 }
 
