@@ -24,5 +24,7 @@ Runner add_pull(CLI::App& app);
 Runner add_serve(CLI::App& app);
 Runner add_run(CLI::App& app);
 Runner add_ps(CLI::App& app);
+Runner add_agent(CLI::App& app);
+Runner add_eval(CLI::App& app);
 
 }  // namespace hearth::cli

@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   add(hearth::cli::add_serve);
   add(hearth::cli::add_run);
   add(hearth::cli::add_ps);
+  add(hearth::cli::add_agent);
+  add(hearth::cli::add_eval);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
