@@ -448,8 +448,8 @@ void cast_function(sqlite3_context* ctx, int argc, sqlite3_value** argv, bool st
   }
   if (*target == Affinity::Text || *target == Affinity::Blob) {
     // strict_cast is only generated for numeric types; safe_cast(x, 'TEXT') is plain text conversion.
-    sqlite3_result_text(ctx, reinterpret_cast<const char*>(sqlite3_value_text(v)), sqlite3_value_bytes(v),
-                        SQLITE_TRANSIENT);
+    const unsigned char* t = sqlite3_value_text(v);  // before _bytes: the size of the text form
+    sqlite3_result_text(ctx, reinterpret_cast<const char*>(t), sqlite3_value_bytes(v), SQLITE_TRANSIENT);
     return;
   }
   Number n;
@@ -611,7 +611,7 @@ std::string hint_for(std::string_view msg) {
   if (contains(msg, "ambiguous column name"))
     return "Hint: the column exists in more than one joined table: qualify it with its table alias.";
   if (contains(msg, "no such function"))
-    return "Hint: this is SQLite: use its functions (substr, instr, strftime, ifnull, ||  for concatenation); "
+    return "Hint: this is SQLite: use its functions (substr, instr, strftime, ifnull, || for concatenation); "
            "safe_cast(value, 'REAL') converts numeric text and gives NULL for non-numbers.";
   if (contains(msg, "syntax error") || contains(msg, "incomplete input") || contains(msg, "unrecognized token"))
     return "Hint: check the syntax; this is SQLite: use LIMIT n (not TOP n), single quotes for strings, double "
