@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
@@ -680,6 +682,10 @@ TEST(SqlTools, RegistryAndSchemas) {
   EXPECT_NE(desc.find("safe_cast"), std::string::npos);
   EXPECT_EQ(tools[1]["function"]["parameters"]["type"], "object");
   EXPECT_EQ(tools[2]["function"]["parameters"]["required"], json::array({"table"}));
+  // The table parameter is an enum of the real names, so constrained decoding cannot misspell one.
+  const json names = tools[2]["function"]["parameters"]["properties"]["table"]["enum"];
+  ASSERT_TRUE(names.is_array());
+  EXPECT_NE(std::find(names.begin(), names.end(), json("teams")), names.end()) << names.dump();
 }
 
 TEST(SqlTools, SqlQueryToolOutputAndBadArguments) {

@@ -1149,7 +1149,9 @@ class DescribeTableTool : public Tool {
              "spelled differently than you expect (use LIKE)."},
             {"parameters",
              {{"type", "object"},
-              {"properties", {{"table", {{"type", "string"}, {"description", "the table name"}}}}},
+              // An enum of the real names: under constrained decoding the model cannot misspell a table.
+              {"properties",
+               {{"table", {{"type", "string"}, {"enum", db_->table_names()}, {"description", "the table name"}}}}},
               {"required", json::array({"table"})}}}};
   }
   ToolOutput call(const json& args) override {
