@@ -388,11 +388,18 @@ TEST(AgentCli, AgentSqlAgainstAnEndpointWritesTheTranscript) {
   REQUIRE_FOOTBALL();
   ScriptedEndpoint server(recovering_trajectory());
   const std::string transcript = ::testing::TempDir() + "/agent-transcript-" + std::to_string(getpid()) + ".jsonl";
+  const std::string notes = ::testing::TempDir() + "/agent-notes-" + std::to_string(getpid()) + ".txt";
+  std::ofstream(notes) << "rating is a derived performance score from 3 to 10.\n";
   const auto r = hearth::test::run_command(
       "HEARTH_API_KEY=sekrit " + hearth::test::hearth_binary() + " agent sql --endpoint " + server.base_url() +
       " --model scripted --strict-casts --db " + hearth::test::shell_quote(football_db()) + " --transcript " +
-      transcript + " " + hearth::test::shell_quote(question("fb-dev-11").question));
+      transcript + " --notes " + notes + " " + hearth::test::shell_quote(question("fb-dev-11").question));
   ASSERT_EQ(r.status, 0) << r.output;
+  ASSERT_FALSE(server.bodies.empty());
+  EXPECT_NE(server.bodies[0]["messages"][0]["content"].get<std::string>().find("derived performance score"),
+            std::string::npos)
+      << "--notes reach the system prompt";
+  fs::remove(notes);
   EXPECT_NE(r.output.find("6.61"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("invalid input syntax for type real"), std::string::npos) << "live progress: " << r.output;
   std::ifstream in(transcript);

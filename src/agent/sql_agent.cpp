@@ -18,7 +18,7 @@ How to work:
 
 }  // namespace
 
-std::string sql_system_prompt(SqlDatabase& db) {
+std::string sql_system_prompt(SqlDatabase& db, const std::string& notes) {
   std::string prompt = kRules;
   const SqlResult schema = db.query(
       "SELECT m.name, group_concat(c.name || ' ' || c.type, ', ') FROM sqlite_master m "
@@ -30,6 +30,7 @@ std::string sql_system_prompt(SqlDatabase& db) {
       if (row.size() == 2 && row[0].is_string() && row[1].is_string())
         prompt += "- " + row[0].get<std::string>() + ": " + row[1].get<std::string>() + "\n";
   }
+  if (!notes.empty()) prompt += "\nNotes about this database:\n" + notes + (notes.back() == '\n' ? "" : "\n");
   return prompt;
 }
 

@@ -12,8 +12,9 @@
 namespace hearth::agent {
 
 // The system prompt: what the tools are for, how to recover from errors, the '-' placeholder trap and
-// safe_cast, "say so when the data is not there", and the schema (every table with its columns and types).
-std::string sql_system_prompt(SqlDatabase& db);
+// safe_cast, "say so when the data is not there", the schema (every table with its columns and types), and
+// the user's `notes` about this database when given (what a column means, units, known quirks).
+std::string sql_system_prompt(SqlDatabase& db, const std::string& notes = "");
 
 // Asks `question` about `db`: registers the SQL tools, sets the system prompt (unless opt has one) and runs
 // the agent loop.

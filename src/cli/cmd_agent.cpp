@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <set>
@@ -44,7 +45,7 @@ struct AgentArgs {
   int max_total_tokens = 20000;
   bool no_reask = false;
   // the database
-  std::string db;
+  std::string db, notes_file;
   bool strict_casts = false;
   int sql_timeout_ms = 10000;
   int max_rows = 100;
@@ -77,6 +78,7 @@ void add_model_options(CLI::App* c, AgentArgs& a) {
   c->add_option("--max-total-tokens", a.max_total_tokens, "Generated tokens at most, per question")->capture_default_str();
   c->add_flag("--no-reask", a.no_reask, "Accept an answer given without any query (default: ask once more, tool required)");
   c->add_option("--db", a.db, "SQLite database file (opened read-only)")->required();
+  c->add_option("--notes", a.notes_file, "A text file about the database (meanings, units, quirks) for the system prompt");
   c->add_flag("--strict-casts", a.strict_casts,
               "CAST of non-numeric text (and SUM/AVG over it) raises an error, as on PostgreSQL");
   c->add_option("--sql-timeout-ms", a.sql_timeout_ms, "Time limit per SQL statement")->capture_default_str();
@@ -173,8 +175,16 @@ void print_progress(const json& e, bool tty) {
   }
 }
 
-agent::AgentOptions agent_options(const AgentArgs& a) {
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot read " + path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Options for every question; the system prompt (rules, schema, --notes) is the same for all of them.
+agent::AgentOptions agent_options(const AgentArgs& a, agent::SqlDatabase& db) {
   agent::AgentOptions o;
+  o.system_prompt = agent::sql_system_prompt(db, a.notes_file.empty() ? "" : read_text_file(a.notes_file));
   o.budget.max_steps = a.max_steps;
   o.budget.max_seconds = a.max_seconds;
   o.budget.max_completion_tokens = a.max_total_tokens;
@@ -209,7 +219,7 @@ int run_agent_sql(const AgentArgs& a) {
   auto db = open_db(a);
   OpenedModel m = open_model(a);
   TranscriptFile transcript(a.transcript);
-  agent::AgentOptions o = agent_options(a);
+  agent::AgentOptions o = agent_options(a, *db);
   const bool tty = isatty(fileno(stderr));
   o.on_entry = [&](const json& e) {
     transcript.write(e);
@@ -274,7 +284,7 @@ int run_eval_sql(const AgentArgs& a) {
       row.grade = agent::grade(q, agent::candidate_from_rows(res));
     } else {
       TranscriptFile transcript(a.transcripts_dir.empty() ? "" : a.transcripts_dir + "/" + q.id + ".jsonl");
-      agent::AgentOptions o = agent_options(a);
+      agent::AgentOptions o = agent_options(a, *db);
       o.on_entry = [&](const json& e) {
         transcript.write(e);
         if (!a.quiet) print_progress(e, tty);
