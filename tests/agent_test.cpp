@@ -259,6 +259,58 @@ TEST(Agent, MalformedAndUnknownToolCallsAreFedBack) {
   EXPECT_NE(last_message_text(model.requests[5]).find("cut off"), std::string::npos);
 }
 
+// A model with a small context: refuses (as the engine does) a conversation whose text exceeds `limit` bytes.
+class SmallContextModel : public ScriptedModel {
+ public:
+  SmallContextModel(std::vector<ChatResult> script, size_t limit) : ScriptedModel(std::move(script)), limit_(limit) {}
+  ChatResult complete(const ChatRequest& req, const DeltaFn& d) override {
+    size_t bytes = 0;
+    for (const auto& m : req.messages) bytes += m.content.is_string() ? m.content.get<std::string>().size() : 0;
+    if (bytes > limit_) {
+      ++refusals;
+      throw hearth::Error("the prompt has " + std::to_string(bytes) + " tokens but the context holds " +
+                          std::to_string(limit_));
+    }
+    return ScriptedModel::complete(req, d);
+  }
+  int refusals = 0;
+
+ private:
+  size_t limit_;
+};
+
+TEST(Agent, OldToolResultsAreDroppedWhenTheContextIsFull) {
+  REQUIRE_FOOTBALL();
+  auto db = strict_db();
+  const std::string query = "SELECT name FROM players ORDER BY id LIMIT 60";
+  ToolRegistry probe;
+  add_sql_tools(probe, db);
+  const size_t result_bytes = probe.call("sql_query", {{"query", query}}).text.size();
+  const std::string system = sql_system_prompt(*db);
+  const std::string q = "List players.";
+  // Room for the prompt and two and a half results: the third call's result needs the first one dropped.
+  SmallContextModel model({call("sql_query", {{"query", query}}), call("sql_query", {{"query", query + " OFFSET 60"}}),
+                           call("sql_query", {{"query", query + " OFFSET 120"}}), answer("done")},
+                          system.size() + q.size() + result_bytes * 5 / 2);
+  const AgentResult r = ask_sql(model, db, q, {});
+  ASSERT_TRUE(r.answered) << r.gave_up_reason;
+  EXPECT_EQ(r.steps, 4) << "a refused prompt is not a turn";
+  EXPECT_GE(model.refusals, 1);
+  int elided = 0;
+  for (const json& e : r.transcript) elided += e["type"] == "elided";
+  EXPECT_EQ(elided, model.refusals);
+  const ChatRequest& last = model.requests.back();
+  EXPECT_EQ(last.messages[3].role, "tool");
+  EXPECT_EQ(last_message_text(last).find("removed to fit the context"), std::string::npos) << "the latest is whole";
+  EXPECT_NE(last.messages[3].content.get<std::string>().find("removed to fit the context"), std::string::npos);
+
+  // With nothing left to drop, the run ends with the engine's reason.
+  SmallContextModel tiny({call("sql_query", {{"query", query}})}, system.size() + q.size() + 10);
+  const AgentResult g = ask_sql(tiny, db, q, {});
+  EXPECT_FALSE(g.answered);
+  EXPECT_NE(g.gave_up_reason.find("context holds"), std::string::npos) << g.gave_up_reason;
+}
+
 // ---- OpenAI wire format ----
 
 TEST(AgentEndpoint, RequestBodyIsOpenAIs) {

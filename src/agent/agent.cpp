@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <cctype>
 #include <chrono>
 
 #include "core/error.h"
@@ -109,6 +110,11 @@ class Run {
     try {
       res = model_.complete(req, opt_.on_delta);
     } catch (const Error& e) {
+      // A conversation that outgrew the context: drop the oldest tool result and ask again (not a new turn).
+      if (mentions_context(e.what()) && elide_oldest_result()) {
+        force_tool_ = forced && !opt_.require_tool_every_turn;
+        return;
+      }
       return give_up(std::string("the model could not answer: ") + e.what());
     }
     ++r_.steps;
@@ -188,6 +194,29 @@ class Run {
     nudge("Your tool call could not be used:\n" + what +
           "\nCall the tool again with a JSON object of arguments that matches its parameters.");
   }
+
+  static bool mentions_context(const std::string& what) {
+    std::string w = what;
+    for (char& c : w) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return w.find("context") != std::string::npos;
+  }
+
+  // Replaces the oldest tool result that is not from the latest turn with a one-line stub, so the model still
+  // sees that the call happened. False when there is nothing left to elide.
+  bool elide_oldest_result() {
+    size_t last_assistant = 0;
+    for (size_t i = 0; i < r_.messages.size(); ++i)
+      if (r_.messages[i].role == "assistant") last_assistant = i;
+    for (size_t i = 0; i < last_assistant; ++i) {
+      chat::Message& m = r_.messages[i];
+      if (m.role != "tool" || m.content == kElided) continue;
+      m.content = kElided;
+      emit({{"type", "elided"}, {"step", r_.steps}, {"tool_call_id", m.tool_call_id}, {"name", m.name}});
+      return true;
+    }
+    return false;
+  }
+  static constexpr const char* kElided = "[result removed to fit the context; run the call again if you need it]";
 
   void nudge(const std::string& text) {
     r_.messages.push_back({"user", text, {}, "", ""});

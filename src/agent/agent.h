@@ -7,6 +7,8 @@
 //   - a "lazy" first answer (a data question answered without calling any tool) is asked again once with
 //     tool_choice "required", so the model has to look before it answers;
 //   - an empty or cut-off answer is asked again with a short nudge;
+//   - a conversation that outgrows the model's context loses its oldest tool results (replaced by a stub),
+//     oldest first, until it fits again;
 //   - budgets: model turns (steps), wall time and completion tokens; when one runs out the result says so
 //     ("gave up") with the last error, instead of looping forever.
 //
