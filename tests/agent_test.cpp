@@ -577,6 +577,21 @@ TEST(AgentEngine, GrammarForcedCallsErrorsReachTheNextTurnBudgetEndsIt) {
     if (r.tool_errors > 0) ++runs_with_errors;
   }
   EXPECT_GT(runs_with_errors, 0) << "two of the three statements fail; some run must have hit one";
+
+  // The time budget stops a turn that is still generating: free text, no end in sight (random weights).
+  RecordingModel model(engine_model);
+  ToolRegistry tools;
+  tools.add(std::make_unique<EnumSqlTool>(strict_db()));
+  AgentOptions opt;
+  opt.reask_lazy = false;
+  opt.max_tokens_per_turn = 3000;
+  opt.budget.max_seconds = 0.3;
+  opt.sampling.temperature = 1.0f;
+  opt.sampling.seed = 1;
+  const AgentResult r = run_agent(model, tools, "Tell me a long story.", opt);
+  EXPECT_FALSE(r.answered);
+  EXPECT_NE(r.gave_up_reason.find("time budget"), std::string::npos) << r.gave_up_reason;
+  EXPECT_LT(r.completion_tokens, 3000) << "stopped mid-turn";
 }
 
 }  // namespace

@@ -108,7 +108,10 @@ class Run {
     const Clock::time_point t0 = Clock::now();
     chat::ChatResult res;
     try {
-      res = model_.complete(req, opt_.on_delta);
+      res = model_.complete(req, [&](const chat::ChatEvent& ev) {
+        const bool go_on = !opt_.on_delta || opt_.on_delta(ev);
+        return go_on && seconds_since(start_) < opt_.budget.max_seconds;
+      });
     } catch (const Error& e) {
       // A conversation that outgrew the context: drop the oldest tool result and ask again (not a new turn).
       if (mentions_context(e.what()) && elide_oldest_result()) {
@@ -120,6 +123,13 @@ class Run {
     ++r_.steps;
     r_.prompt_tokens += res.usage.prompt_tokens;
     r_.completion_tokens += res.usage.completion_tokens;
+    if (res.finish_reason == "cancelled") {  // stopped mid-answer: a partial answer is no answer
+      emit({{"type", "model"}, {"step", r_.steps}, {"finish_reason", "cancelled"}, {"content", res.content},
+            {"tool_calls", json::array()}, {"errors", json::array()},
+            {"completion_tokens", res.usage.completion_tokens}, {"ms", seconds_since(t0) * 1000}});
+      const std::string why = spent();
+      return give_up(why.empty() ? "the answer was stopped" : why);
+    }
     for (size_t i = 0; i < res.tool_calls.size(); ++i)  // ids tie results to calls; some endpoints omit them
       if (res.tool_calls[i].id.empty())
         res.tool_calls[i].id = "call_" + std::to_string(r_.steps) + "_" + std::to_string(i);

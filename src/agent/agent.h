@@ -10,7 +10,8 @@
 //   - a conversation that outgrows the model's context loses its oldest tool results (replaced by a stub),
 //     oldest first, until it fits again;
 //   - budgets: model turns (steps), wall time and completion tokens; when one runs out the result says so
-//     ("gave up") with the last error, instead of looping forever.
+//     ("gave up") with the last error, instead of looping forever. The time budget also stops a turn that is
+//     still generating (in process), so a model that rambles cannot overrun it by a whole turn.
 //
 // Every event (the messages sent, each model turn, each tool call with its result and timing, re-asks, the
 // end) is a JSON object in AgentResult::transcript and goes to AgentOptions::on_entry as it happens, so the
@@ -45,7 +46,7 @@ struct AgentOptions {
   bool reask_lazy = true;            // re-ask a first answer given without any tool call, tool_choice required
   bool require_tool_every_turn = false;  // tool_choice "required" on every turn: only a budget ends the run
   std::function<void(const json& entry)> on_entry;  // each transcript entry as it happens
-  DeltaFn on_delta;                   // streaming reasoning/content deltas of each model turn
+  DeltaFn on_delta;                   // streaming reasoning/content deltas of each model turn (false: stop it)
 };
 
 struct AgentResult {

@@ -9,10 +9,7 @@
 namespace hearth::agent {
 
 chat::ChatResult EngineModel::complete(const chat::ChatRequest& req, const DeltaFn& on_delta) {
-  return engine_.chat(req, [&](const chat::ChatEvent& ev) {
-    if (on_delta) on_delta(ev);
-    return true;
-  });
+  return engine_.chat(req, [&](const chat::ChatEvent& ev) { return on_delta ? on_delta(ev) : true; });
 }
 
 namespace {
@@ -193,8 +190,9 @@ chat::ChatResult EndpointModel::complete(const chat::ChatRequest& req, const Del
   if (body.is_discarded()) throw Error(url + " answered with something that is not JSON: " + response.substr(0, 200));
   chat::ChatResult r = parse_openai_response(body);
   if (on_delta) {  // no streaming here: the whole answer arrives at once
-    if (!r.reasoning.empty()) on_delta({chat::ChatEvent::Kind::Reasoning, r.reasoning, {}, 0, {}, "", {}});
-    if (!r.content.empty()) on_delta({chat::ChatEvent::Kind::Content, r.content, {}, 0, {}, "", {}});
+    const bool more =
+        r.reasoning.empty() || on_delta({chat::ChatEvent::Kind::Reasoning, r.reasoning, {}, 0, {}, "", {}});
+    if (more && !r.content.empty()) on_delta({chat::ChatEvent::Kind::Content, r.content, {}, 0, {}, "", {}});
   }
   return r;
 }

@@ -15,8 +15,10 @@ namespace hearth::agent {
 
 using json = nlohmann::json;
 
-// Streaming deltas (reasoning and content) while an answer is generated, for live progress.
-using DeltaFn = std::function<void(const chat::ChatEvent&)>;
+// Streaming deltas (reasoning and content) while an answer is generated, for live progress. Returning false
+// stops the answer (the in-process engine ends it with finish_reason "cancelled"; an endpoint's answer arrives
+// whole, so there it only stops the callbacks).
+using DeltaFn = std::function<bool(const chat::ChatEvent&)>;
 
 class ChatModel {
  public:

@@ -143,14 +143,14 @@ void print_progress(const json& e, bool tty) {
   const char* red = tty ? "\x1b[31m" : "";
   const char* reset = tty ? "\x1b[0m" : "";
   if (type == "model") {
-    for (const json& c : e["tool_calls"]) {
+    for (const json& c : e.value("tool_calls", json::array())) {
       const json& args = c["arguments"];
       std::string shown = args.is_object() && args.contains("query") && args["query"].is_string()
                               ? args["query"].get<std::string>()
                               : args.dump();
       std::fprintf(stderr, "[%d] %s %s\n", e.value("step", 0), c.value("name", "").c_str(), one_line(shown, 300).c_str());
     }
-    for (const json& err : e["errors"])
+    for (const json& err : e.value("errors", json::array()))
       std::fprintf(stderr, "[%d] %smalformed tool call: %s%s\n", e.value("step", 0), red,
                    one_line(err.get<std::string>(), 300).c_str(), reset);
   } else if (type == "tool") {
