@@ -34,7 +34,11 @@ json message_json(const chat::Message& m) {
 
 class Run {
  public:
-  Run(ChatModel& model, ToolRegistry& tools, const AgentOptions& opt) : model_(model), tools_(tools), opt_(opt) {}
+  Run(ChatModel& model, ToolRegistry& tools, const AgentOptions& opt) : model_(model), tools_(tools), opt_(opt) {
+    // The schemas do not change during a run (describe_table's lists the tables with a query): build them once.
+    for (const json& t : tools_.tools_json())
+      tool_list_.push_back({t["function"]["name"].get<std::string>(), t["function"]});
+  }
 
   AgentResult go(const std::string& question) {
     if (!opt_.system_prompt.empty()) r_.messages.push_back({"system", opt_.system_prompt, {}, "", ""});
@@ -90,7 +94,7 @@ class Run {
   chat::ChatRequest request() const {
     chat::ChatRequest req;
     req.messages = r_.messages;
-    for (const json& t : tools_.tools_json()) req.tools.push_back({t["function"]["name"].get<std::string>(), t["function"]});
+    req.tools = tool_list_;
     req.tool_choice = force_tool_ || opt_.require_tool_every_turn ? chat::ToolChoice::Required : chat::ToolChoice::Auto;
     req.sampling = opt_.sampling;
     if (req.sampling.seed) *req.sampling.seed += uint64_t(r_.steps);  // each turn its own draw
@@ -157,7 +161,7 @@ class Run {
                 : "Your answer was empty. Use the tools if you need data, then answer the question.");
       return;
     }
-    if (opt_.reask_lazy && !reasked_ && r_.tool_calls == 0 && !tools_.names().empty()) {
+    if (opt_.reask_lazy && !reasked_ && r_.tool_calls == 0 && !tool_list_.empty()) {
       // Answered from memory: ask the same question again, this time the model must call a tool first.
       reasked_ = true;
       force_tool_ = true;
@@ -235,6 +239,7 @@ class Run {
 
   ChatModel& model_;
   ToolRegistry& tools_;
+  std::vector<chat::Tool> tool_list_;
   const AgentOptions& opt_;
   AgentResult r_;
   Clock::time_point start_ = Clock::now();

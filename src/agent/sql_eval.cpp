@@ -9,6 +9,7 @@
 #include <functional>
 #include <set>
 
+#include "agent/sql_detail.h"
 #include "core/error.h"
 
 namespace hearth::agent {
@@ -103,19 +104,12 @@ SqlQuestion parse_question(const json& j, const std::string& at) {
 // ---------------------------------------------------------------------------------------------------------
 // Values
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && is_space(s[b])) ++b;
-  while (e > b && is_space(s[e - 1])) --e;
-  return s.substr(b, e - b);
-}
+using sql_detail::trim;
 
 // A number written plainly: optional sign, digits with at most one '.', optional exponent. strtod alone would
 // also take "inf", "nan" and hex, which are names or codes in a result, not numbers.
 std::optional<double> parse_number(const std::string& raw) {
-  const std::string s = trim(raw);
+  const std::string s(trim(raw));
   size_t i = 0, n = s.size();
   if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
   size_t digits = 0;
@@ -157,7 +151,7 @@ char latin1_base(unsigned cp) {
 
 // Trimmed, lower-case, Latin-1 accents folded: the form text values are compared in.
 std::string fold_text(const std::string& raw) {
-  const std::string s = trim(raw);
+  const std::string s(trim(raw));
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {

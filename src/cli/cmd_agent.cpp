@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <map>
 #include <memory>
 #include <set>
@@ -175,12 +174,6 @@ void print_progress(const json& e, bool tty) {
   }
 }
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read " + path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // Options for every question; the system prompt (rules, schema, --notes) is the same for all of them.
 agent::AgentOptions agent_options(const AgentArgs& a, agent::SqlDatabase& db) {
   agent::AgentOptions o;
@@ -265,6 +258,7 @@ int run_eval_sql(const AgentArgs& a) {
   OpenedModel m;
   if (!model_free) m = open_model(a);
   if (!a.transcripts_dir.empty()) fs::create_directories(a.transcripts_dir);
+  const agent::AgentOptions base = model_free ? agent::AgentOptions{} : agent_options(a, *db);  // same for every question
   const bool tty = isatty(fileno(stderr));
 
   std::vector<agent::EvalRow> rows;
@@ -284,7 +278,7 @@ int run_eval_sql(const AgentArgs& a) {
       row.grade = agent::grade(q, agent::candidate_from_rows(res));
     } else {
       TranscriptFile transcript(a.transcripts_dir.empty() ? "" : a.transcripts_dir + "/" + q.id + ".jsonl");
-      agent::AgentOptions o = agent_options(a, *db);
+      agent::AgentOptions o = base;
       o.on_entry = [&](const json& e) {
         transcript.write(e);
         if (!a.quiet) print_progress(e, tty);

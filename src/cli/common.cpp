@@ -32,7 +32,7 @@ std::vector<int32_t> parse_id_list(const std::string& s) {
   return out;
 }
 
-nlohmann::json read_json_file(const std::string& path) {
+std::string read_text_file(const std::string& path) {
   std::string text;
   if (path == "-") {
     text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -41,6 +41,11 @@ nlohmann::json read_json_file(const std::string& path) {
     if (!f) throw Error("cannot open " + path);
     text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
   }
+  return text;
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  const std::string text = read_text_file(path);
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {

@@ -32,6 +32,7 @@ inline double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
+std::string read_text_file(const std::string& path);   // "-" reads stdin; throws hearth::Error
 nlohmann::json read_json_file(const std::string& path);
 
 // MODEL as users type it: a GGUF path, a name in the store (`hearth list`), or a GGUF discovered in an Ollama
