@@ -64,6 +64,7 @@ void DecodeQ4_0(benchmark::State& st) { run(st, GgmlType::Q4_0, 1536, 6144, 1, f
 void DecodeQ8_0(benchmark::State& st) { run(st, GgmlType::Q8_0, 1536, 6144, 1, false); }
 void DecodeQ4_0Down(benchmark::State& st) { run(st, GgmlType::Q4_0, 6144, 1536, 1, true); }
 void PrefillQ4_0Packed(benchmark::State& st) { run(st, GgmlType::Q4_0, 1536, 6144, 512, true); }
+void PrefillQ4_0Down(benchmark::State& st) { run(st, GgmlType::Q4_0, 6144, 1536, 512, true); }
 void PrefillQ8_0(benchmark::State& st) { run(st, GgmlType::Q8_0, 1536, 6144, 512, false); }
 
 BENCHMARK(DecodeQ4_0Packed)->Arg(1)->Arg(2)->UseRealTime();
@@ -71,6 +72,7 @@ BENCHMARK(DecodeQ4_0)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ8_0)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ4_0Down)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(PrefillQ4_0Packed)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(PrefillQ4_0Down)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(PrefillQ8_0)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -56,7 +56,7 @@ std::vector<float> reference(VecDotFn dot, const std::vector<uint8_t>& w, size_t
 TEST(Gemm, BlockedKernelsAreBitIdenticalToTheReferences) {
   std::mt19937 rng(7);
   ThreadPool pool(1);
-  const Problem problems[] = {{8, 32, 1}, {16, 256, 1}, {24, 1536, 3}, {8, 256, 4}, {16, 512, 9}, {32, 64, 17}};
+  const Problem problems[] = {{8, 32, 1}, {16, 256, 1}, {24, 1536, 3}, {8, 256, 4}, {16, 512, 9}, {32, 64, 17}, {40, 128, 13}, {24, 256, 12}};
   int targets = 0;
   gemm::for_each_target([&](const gemm::Kernels& k) {
     if (!k.q4_0_seq) return;  // no fast path on this target
@@ -66,7 +66,10 @@ TEST(Gemm, BlockedKernelsAreBitIdenticalToTheReferences) {
       EncodedActs acts;
       encode_acts(ActType::Q8_0, x.data(), p.n_tok, p.n_in, p.n_in, acts, pool);
       std::vector<uint8_t> scratch(gemm::scratch_bytes(p.n_in) + 32);
-      auto run = [&](gemm::Fn fn, const std::vector<uint8_t>& w, size_t rb, bool with_scratch) {
+      std::vector<uint8_t> tiles(gemm::act_tiles_bytes(p.n_tok, p.n_in));
+      gemm::pack_act_tiles(acts.data.data(), acts.row_bytes, acts.block_sums.data(), acts.block_d.data(), p.n_tok,
+                           p.n_in, 0, (p.n_tok + gemm::kActTileTokens - 1) / gemm::kActTileTokens, tiles.data());
+      auto run = [&](gemm::Fn fn, const std::vector<uint8_t>& w, size_t rb, bool with_scratch, bool with_tiles = false) {
         std::vector<float> y(size_t(p.rows * p.n_tok), -1.0f);
         gemm::Args a;
         a.w = w.data();
@@ -78,6 +81,7 @@ TEST(Gemm, BlockedKernelsAreBitIdenticalToTheReferences) {
         a.n_tok = p.n_tok;
         a.act_sums = acts.block_sums.data();
         a.act_d = acts.block_d.data();
+        a.act_tiles = with_tiles ? tiles.data() : nullptr;
         a.y = y.data();
         a.y_stride = p.rows;
         a.scratch = with_scratch ? reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 31) &
@@ -100,6 +104,7 @@ TEST(Gemm, BlockedKernelsAreBitIdenticalToTheReferences) {
       std::vector<uint8_t> packed(gemm::q4_0_packed_bytes(p.rows, p.n_in));
       gemm::pack_q4_0(w4.data(), rb4, p.rows, p.n_in, packed.data());
       EXPECT_EQ(run(k.q4_0_packed, packed, 0, true), want_seq) << "q4_0_packed (prefill) " << what;
+      EXPECT_EQ(run(k.q4_0_packed, packed, 0, true, true), want_seq) << "q4_0_packed (prefill, tiles) " << what;
       EXPECT_EQ(run(k.q4_0_packed, packed, 0, false), want_seq) << "q4_0_packed (no scratch) " << what;
     }
   });

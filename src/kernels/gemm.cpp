@@ -90,7 +90,7 @@ HWY_INLINE void transpose8(const __m256i in[8], __m256i out[8]) {
 
 constexpr size_t kPackedBlock = 8 * 32 + 8 * 4;
 constexpr size_t kQ4PackedBlock = kQ4_0PackedBlockBytes;
-constexpr int64_t kGroupsPerPass = 4;  // 8 interleaved quant vectors + 8 row scales
+constexpr int64_t kGroupsPerPass = 8;  // unpacked into scratch per prefill pass  // 8 interleaved quant vectors + 8 row scales
 
 // One Q4_0 block of eight rows (w[k] lane r = unsigned quants 4k..4k+3 of row r, dw their scales) against
 // token tok's Q8_0 block b: acc + float(block isum) * (dw * da), the reference's per-block step.
@@ -280,10 +280,102 @@ HWY_INLINE void packed_tile(const uint8_t* grp, int64_t nb, const Args& a, int64
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(a.y + (t0 + t) * a.y_stride + g, acc[t]);
 }
 
+#ifdef HEARTH_GEMM_VNNI
+// AVX-512: sixteen rows (two packed groups) per vector. Scratch holds, per block, eight 64-byte vectors
+// whose lane r (rows 0-7 from the first group, 8-15 from the second) is unsigned quants 4k..4k+3 of row
+// r, then the sixteen scales as float; the same per-lane arithmetic as q4_0_seq_block, so the same bits.
+// Highway 1.0's AVX3_DL target compiles for "avxvnni" (VEX, 256-bit) but selects CPUs by the AVX512_VNNI
+// bit, so the 512-bit forms are safe wherever this target runs; these functions ask the compiler for them.
+#define HEARTH_WIDE __attribute__((target("avx512vnni")))
+constexpr size_t kWideBlock = 2 * kPackedBlock;
+
+HEARTH_WIDE inline void unpack_pair(const uint8_t* g0, const uint8_t* g1, int64_t nb, uint8_t* dst) {
+  const __m512i m = _mm512_set1_epi8(0x0F);
+  for (int64_t b = 0; b < nb; ++b, dst += kWideBlock) {
+    const uint8_t* b0 = g0 + size_t(b) * kQ4PackedBlock;
+    const uint8_t* b1 = g1 + size_t(b) * kQ4PackedBlock;
+    for (int k = 0; k < 4; ++k) {
+      const __m512i p = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 16 + 32 * k))),
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1 + 16 + 32 * k)), 1);
+      _mm512_storeu_si512(dst + 64 * k, _mm512_and_si512(p, m));
+      _mm512_storeu_si512(dst + 64 * (k + 4), _mm512_and_si512(_mm512_srli_epi16(p, 4), m));
+    }
+    const __m512 d = _mm512_insertf32x8(
+        _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b0)))),
+        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b1))), 1);
+    _mm512_storeu_ps(dst + 512, d);
+  }
+}
+
+// Sixteen rows x NT tokens over every block; accumulators stay in registers for the whole row.
+template <int NT>
+HEARTH_WIDE inline void wide_tile(const uint8_t* pk, const uint8_t* act, int64_t nb, const Args& a, int64_t t0,
+                                  int64_t g) {
+  __m512 acc[NT];
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = pk + size_t(b) * kWideBlock;
+    const int32_t* qd = reinterpret_cast<const int32_t*>(act + size_t(b) * kActTileBlock);
+    __m512i isum[NT];
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) isum[t] = _mm512_set1_epi32(qd[64 + t]);  // exact integer sums from here
+    // Token-inner order: consecutive instructions belong to independent chains.
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k) {
+      const __m512i w = _mm512_loadu_si512(blk + 64 * k);
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) isum[t] = _mm512_dpbusd_epi32(isum[t], w, _mm512_set1_epi32(qd[8 * k + t]));
+    }
+    const __m512 dw = _mm512_loadu_ps(blk + 512);
+    const float* da = reinterpret_cast<const float*>(qd + 72);
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t)
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dw, _mm512_set1_ps(da[t])), acc[t]);
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(a.y + (t0 + t) * a.y_stride + g, acc[t]);
+}
+
+// Prefill over `pairs` pairs of packed groups starting at grp (rows g..): unpack the weights, then run
+// every tile of tokens (Args::act_tiles) over every pair.
+HEARTH_WIDE void wide_pass(const uint8_t* grp, int64_t nb, int64_t pairs, const Args& a, int64_t g) {
+  const size_t group_bytes = size_t(nb) * kQ4PackedBlock, pair_bytes = size_t(nb) * kWideBlock;
+  for (int64_t j = 0; j < pairs; ++j)
+    unpack_pair(grp + 2 * j * group_bytes, grp + (2 * j + 1) * group_bytes, nb, a.scratch + j * pair_bytes);
+  for (int64_t t0 = 0; t0 < a.n_tok; t0 += kActTileTokens) {
+    const int nt = int(std::min<int64_t>(kActTileTokens, a.n_tok - t0));
+    const uint8_t* act = a.act_tiles + size_t(t0 / kActTileTokens) * size_t(nb) * kActTileBlock;
+    for (int64_t j = 0; j < pairs; ++j) {
+      const uint8_t* w = a.scratch + j * pair_bytes;
+      int done = 0;
+      if (nt == 8) {
+        wide_tile<8>(w, act, nb, a, t0, g + 16 * j);
+        done = 8;
+      } else if (nt >= 4) {
+        wide_tile<4>(w, act, nb, a, t0, g + 16 * j);
+        done = 4;
+      }
+      // A token's activations sit at int32 offset t in each interleaved section (gemm.h).
+      for (int t = done; t < nt; ++t) wide_tile<1>(w, act + 4 * t, nb, a, t0 + t, g + 16 * j);
+    }
+  }
+}
+#endif
+
 void Q4_0Packed(const Args& a) {
   const int64_t nb = a.n_in / 32;
   for (int64_t g = 0; g < a.n_rows; g += 8) {
     const uint8_t* grp = a.w + size_t(g / 8) * size_t(nb) * kQ4PackedBlock;
+#ifdef HEARTH_GEMM_VNNI
+    if (a.n_tok >= 4 && a.scratch && a.act_tiles && a.n_rows - g >= 16) {
+      const int64_t pairs = std::min<int64_t>(kGroupsPerPass / 2, (a.n_rows - g) / 16);
+      wide_pass(grp, nb, pairs, a, g);
+      g += 16 * pairs - 8;  // the loop adds the last 8
+      continue;
+    }
+#endif
     if (a.n_tok >= 4 && a.scratch) {
       // Prefill: unpack up to kGroupsPerPass groups into scratch (the layout of Q4_0Seq), then run every
       // token tile over all of them, so each tile's activations are loaded once per pass, not per group.
@@ -354,7 +446,27 @@ void pack_q4_0(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in,
       }
 }
 
-size_t scratch_bytes(int64_t n_in) { return 4 * size_t(n_in / 32) * (8 * 32 + 8 * 4) + 64; }  // >= 8 Q4_0/Q8_0 rows
+size_t scratch_bytes(int64_t n_in) {  // kGroupsPerPass unpacked groups
+  return 8 * size_t(n_in / 32) * (8 * 32 + 8 * 4) + 64;
+}
+
+void pack_act_tiles(const uint8_t* acts, size_t row_bytes, const int32_t* sums, const float* d, int64_t n_tok,
+                    int64_t n_in, int64_t tile_begin, int64_t tile_end, uint8_t* dst) {
+  const int64_t nb = n_in / 32;
+  for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
+    uint8_t* out = dst + size_t(tile) * size_t(nb) * kActTileBlock;
+    const int64_t t0 = tile * kActTileTokens, nt = std::min<int64_t>(kActTileTokens, n_tok - t0);
+    for (int64_t b = 0; b < nb; ++b, out += kActTileBlock) {
+      int32_t* qd = reinterpret_cast<int32_t*>(out);
+      for (int64_t t = 0; t < nt; ++t) {
+        const uint8_t* q = acts + size_t(t0 + t) * row_bytes + size_t(b) * 34 + 2;
+        for (int k = 0; k < 8; ++k) std::memcpy(&qd[8 * k + t], q + 4 * k, 4);
+        qd[64 + t] = -8 * sums[(t0 + t) * nb + b];
+        std::memcpy(&qd[72 + t], &d[(t0 + t) * nb + b], 4);
+      }
+    }
+  }
+}
 
 void for_each_target(const std::function<void(const Kernels&)>& fn) {
   simd::run_on_each_target([&] { fn(HWY_DYNAMIC_DISPATCH(GetKernels)()); });

@@ -20,6 +20,7 @@ struct Args {
   int64_t n_tok = 0;
   const int32_t* act_sums = nullptr;  // Q8_0: sum of each block's 32 quants, [n_tok][n_in / 32]
   const float* act_d = nullptr;       // Q8_0: each block's scale as float, [n_tok][n_in / 32]
+  const uint8_t* act_tiles = nullptr;  // Q8_0: the same in the tile layout below (optional)
   float* y = nullptr;  // y[t * y_stride + r] for r relative to the group's first row
   int64_t y_stride = 0;
   uint8_t* scratch = nullptr;  // at least scratch_bytes(n_in)
@@ -48,6 +49,19 @@ inline size_t q4_0_packed_bytes(int64_t n_rows, int64_t n_in) {
 }
 // Packs rows [0, n_rows) (a multiple of 8) of a Q4_0 matrix into dst (q4_0_packed_bytes).
 void pack_q4_0(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in, uint8_t* dst);
+
+// Q8_0 activations of kActTileTokens tokens at a time, interleaved per block for the wide prefill kernel:
+// int32 [8k + t] = quant bytes 4k..4k+3 of token t, [64 + t] = -8 * the block's quant sum, [72 + t] = its
+// scale (float). Tiles follow each other ([n_tok / 8 rounded up][n_in / 32] blocks); a short last tile
+// leaves its unused slots as they were.
+inline constexpr int kActTileTokens = 8;
+inline constexpr size_t kActTileBlock = (64 + 8 + 8) * 4;
+inline size_t act_tiles_bytes(int64_t n_tok, int64_t n_in) {
+  return size_t((n_tok + kActTileTokens - 1) / kActTileTokens) * size_t(n_in / 32) * kActTileBlock;
+}
+// Writes tiles [tile_begin, tile_end) of dst from Q8_0 rows (with their block sums and scales).
+void pack_act_tiles(const uint8_t* acts, size_t row_bytes, const int32_t* sums, const float* d, int64_t n_tok,
+                    int64_t n_in, int64_t tile_begin, int64_t tile_end, uint8_t* dst);
 
 size_t scratch_bytes(int64_t n_in);
 // The kernels of the best target (nullptrs where this CPU has no fast path). Respects simd::enabled().

@@ -128,6 +128,15 @@ void encode_acts(ActType type, const float* x, int64_t n_tok, int64_t n_in, int6
       }
     }
   });
+  out.tiled = type == ActType::Q8_0 && n_tok >= 4 && gemm::best().q4_0_packed;
+  if (out.tiled) {
+    if (out.tiles.size() < gemm::act_tiles_bytes(n_tok, n_in)) out.tiles.resize(gemm::act_tiles_bytes(n_tok, n_in));
+    const int64_t n_tiles = (n_tok + gemm::kActTileTokens - 1) / gemm::kActTileTokens;
+    pool.parallel_for(n_tiles, [&](int64_t b, int64_t e, int) {
+      gemm::pack_act_tiles(out.data.data(), out.row_bytes, out.block_sums.data(), out.block_d.data(), n_tok, n_in, b,
+                           e, out.tiles.data());
+    }, 1, gemm::kActTileTokens * n_in / 8);
+  }
 }
 
 namespace {
@@ -167,6 +176,7 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
       a.n_tok = n_tok;
       a.act_sums = acts.block_sums.data();
       a.act_d = acts.block_d.data();
+      a.act_tiles = acts.tiled ? acts.tiles.data() : nullptr;
       a.y = y + b * group;
       a.y_stride = y_stride;
       a.scratch = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 31) & ~uintptr_t(31));
