@@ -184,7 +184,7 @@ TEST(Gemm, SimdHelpersMatchTheirReferences) {
       EXPECT_GE(done, 1000);
       for (int64_t i = 0; i < done; ++i) EXPECT_EQ(out[size_t(i)], gelu(g[size_t(i)]) * u[size_t(i)]) << i << " " << k.target;
     }
-    if (k.dot_f32_f16 && k.axpy_f16) {
+    if (k.dot_f32_f16 && k.sum_rows_f16) {
       for (int n : {1, 7, 64, 256, 259}) {
         const auto q = randn(size_t(n), rng);
         std::vector<uint16_t> h(static_cast<size_t>(n));
@@ -192,9 +192,33 @@ TEST(Gemm, SimdHelpersMatchTheirReferences) {
         double want = 0;
         for (int i = 0; i < n; ++i) want += double(q[size_t(i)]) * hearth::fp16_to_f32(h[size_t(i)]);
         EXPECT_NEAR(k.dot_f32_f16(q.data(), h.data(), n), want, 1e-4 * std::sqrt(double(n))) << k.target << " n " << n;
-        std::vector<float> out(size_t(n), 1.0f);
-        k.axpy_f16(0.5f, h.data(), out.data(), n);
-        for (int i = 0; i < n; ++i) EXPECT_FLOAT_EQ(out[size_t(i)], 1.0f + 0.5f * hearth::fp16_to_f32(h[size_t(i)]));
+        // Weighted sum of rows: the bits of one multiply-add per row, in row order (fused where the target
+        // has FMA).
+        const int n_rows = 5;
+        std::vector<std::vector<uint16_t>> rows(n_rows, std::vector<uint16_t>(size_t(n)));
+        std::vector<const uint16_t*> ptrs;
+        for (auto& r : rows) {
+          for (auto& v : r) v = hearth::f32_to_fp16(randn(1, rng)[0]);
+          ptrs.push_back(r.data());
+        }
+        const auto w = randn(n_rows, rng);
+        std::vector<float> out(size_t(n), -1.0f);
+        k.sum_rows_f16(w.data(), ptrs.data(), n_rows, out.data(), n);
+        for (int i = 0; i < n; ++i) {
+          float a = 0;
+          for (int j = 0; j < n_rows; ++j) {
+            const float v = hearth::fp16_to_f32(rows[size_t(j)][size_t(i)]);
+            a = k.native_fma ? std::fma(w[size_t(j)], v, a) : a + w[size_t(j)] * v;
+          }
+          EXPECT_EQ(out[size_t(i)], a) << k.target << " n " << n << " i " << i;
+        }
+        // Rounding to F16 and back, as core/fp16.h does it (ties, subnormals, overflow included).
+        std::vector<float> x = randn(size_t(n), rng, 3.0f);
+        std::vector<float> r(x.size());
+        if (n >= 7) x[0] = 1.0f + 1.0f / 2048, x[1] = 6.0e-6f, x[2] = 70000.0f, x[3] = -65519.0f, x[4] = 1e-9f;
+        if (!k.round_f16) continue;
+        k.round_f16(x.data(), r.data(), n);
+        for (int i = 0; i < n; ++i) EXPECT_EQ(r[size_t(i)], hearth::round_to_fp16(x[size_t(i)])) << k.target << " " << x[size_t(i)];
       }
     }
   });

@@ -59,20 +59,28 @@ void attend_head(const float* q_head, int kv_head, int head_dim, const KvView& k
   }
   const int n = hi - lo + 1;
   const size_t head_off = size_t(kv_head) * size_t(head_dim) * 2;
-  // ggml converts the F32 query to F16 for the K·q product with an F16 cache.
-  float qh[1024];
-  std::vector<float> qbig;
-  float* qq = qh;
-  if (head_dim > 1024) {
-    qbig.resize(size_t(head_dim));
-    qq = qbig.data();
+  // The cells' rows, walked around the ring once (no division per cell).
+  thread_local std::vector<const uint16_t*> k_rows, v_rows;
+  thread_local std::vector<float> qbuf;
+  k_rows.resize(size_t(n));
+  v_rows.resize(size_t(n));
+  for (int j = 0, cell = lo % kv.capacity; j < n; ++j, cell = cell + 1 == kv.capacity ? 0 : cell + 1) {
+    const size_t off = size_t(cell) * kv.row_bytes + head_off;
+    k_rows[size_t(j)] = reinterpret_cast<const uint16_t*>(kv.k + off);
+    v_rows[size_t(j)] = reinterpret_cast<const uint16_t*>(kv.v + off);
   }
-  for (int i = 0; i < head_dim; ++i) qq[i] = round_to_fp16(q_head[i]);
   const simd::Kernels& sk = simd::best();
-  const bool fast = simd::enabled() && sk.dot_f32_f16 && sk.axpy_f16;
+  const bool fast = simd::enabled() && sk.dot_f32_f16 && sk.sum_rows_f16;
+  const bool fast_round = simd::enabled() && sk.round_f16;
+  // ggml converts the F32 query to F16 for the K·q product with an F16 cache.
+  qbuf.resize(size_t(head_dim));
+  float* qq = qbuf.data();
+  if (fast_round)
+    sk.round_f16(q_head, qq, head_dim);
+  else
+    for (int i = 0; i < head_dim; ++i) qq[i] = round_to_fp16(q_head[i]);
   for (int j = 0; j < n; ++j) {
-    const int32_t p = lo + j;
-    const uint16_t* k = reinterpret_cast<const uint16_t*>(kv.k + size_t(p % kv.capacity) * kv.row_bytes + head_off);
+    const uint16_t* k = k_rows[size_t(j)];
     if (fast) {
       scores[j] = sk.dot_f32_f16(qq, k, head_dim);
       continue;
@@ -82,17 +90,18 @@ void attend_head(const float* q_head, int kv_head, int head_dim, const KvView& k
     scores[j] = s;
   }
   softmax(scores, n);
-  for (int i = 0; i < head_dim; ++i) out[i] = 0;
-  for (int j = 0; j < n; ++j) {
-    const int32_t p = lo + j;
-    const uint16_t* v = reinterpret_cast<const uint16_t*>(kv.v + size_t(p % kv.capacity) * kv.row_bytes + head_off);
-    const float wgt = round_to_fp16(scores[j]);
-    if (fast) {
-      sk.axpy_f16(wgt, v, out, head_dim);
-      continue;
-    }
-    for (int i = 0; i < head_dim; ++i) out[i] += wgt * fp16_to_f32(v[i]);
+  // The probabilities are rounded to F16 too before they weight the value rows.
+  if (fast_round)
+    sk.round_f16(scores, scores, n);
+  else
+    for (int j = 0; j < n; ++j) scores[j] = round_to_fp16(scores[j]);
+  if (fast) {
+    sk.sum_rows_f16(scores, v_rows.data(), n, out, head_dim);
+    return;
   }
+  for (int i = 0; i < head_dim; ++i) out[i] = 0;
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < head_dim; ++i) out[i] += scores[j] * fp16_to_f32(v_rows[size_t(j)][i]);
 }
 
 void attend(const float* q, int n_head, int n_head_kv, int head_dim, const KvView& kv, int32_t lo, int32_t hi,

@@ -153,16 +153,66 @@ float DotF32F16(const float* q, const uint16_t* k, int64_t n) {
   return s;
 }
 
-void AxpyF16(float w, const uint16_t* v, float* out, int64_t n) {
+// out = sum over j of w[j] * rows[j], the target's multiply-adds in row order from zero, every element. Eight vectors of the output stay in registers while every row passes,
+// so each row costs loads and FMAs, not a load and store of the whole output.
+void SumRowsF16(const float* w, const uint16_t* const* rows, int64_t n_rows, float* out, int64_t n) {
   const hn::ScalableTag<float> df;
   const hn::Rebind<hwy::float16_t, decltype(df)> dh;
   const int64_t N = int64_t(hn::Lanes(df));
-  const auto vw = hn::Set(df, w);
-  const hwy::float16_t* vh = reinterpret_cast<const hwy::float16_t*>(v);
   int64_t i = 0;
-  for (; i + N <= n; i += N)
-    hn::StoreU(hn::MulAdd(vw, hn::PromoteTo(df, hn::LoadU(dh, vh + i)), hn::LoadU(df, out + i)), df, out + i);
-  for (; i < n; ++i) out[i] += w * fp16_to_f32(v[i]);
+  for (; i + 8 * N <= n; i += 8 * N) {
+    auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+    auto a4 = hn::Zero(df), a5 = hn::Zero(df), a6 = hn::Zero(df), a7 = hn::Zero(df);
+    for (int64_t j = 0; j < n_rows; ++j) {
+      const hwy::float16_t* v = reinterpret_cast<const hwy::float16_t*>(rows[j]) + i;
+      const auto vw = hn::Set(df, w[j]);
+      a0 = hn::MulAdd(vw, hn::PromoteTo(df, hn::LoadU(dh, v + 0 * N)), a0);
+      a1 = hn::MulAdd(vw, hn::PromoteTo(df, hn::LoadU(dh, v + 1 * N)), a1);
+      a2 = hn::MulAdd(vw, hn::PromoteTo(df, hn::LoadU(dh, v + 2 * N)), a2);
+      a3 = hn::MulAdd(vw, hn::PromoteTo(df, hn::LoadU(dh, v + 3 * N)), a3);
+      a4 = hn::MulAdd(vw, hn::PromoteTo(df, hn::LoadU(dh, v + 4 * N)), a4);
+      a5 = hn::MulAdd(vw, hn::PromoteTo(df, hn::LoadU(dh, v + 5 * N)), a5);
+      a6 = hn::MulAdd(vw, hn::PromoteTo(df, hn::LoadU(dh, v + 6 * N)), a6);
+      a7 = hn::MulAdd(vw, hn::PromoteTo(df, hn::LoadU(dh, v + 7 * N)), a7);
+    }
+    hn::StoreU(a0, df, out + i + 0 * N);
+    hn::StoreU(a1, df, out + i + 1 * N);
+    hn::StoreU(a2, df, out + i + 2 * N);
+    hn::StoreU(a3, df, out + i + 3 * N);
+    hn::StoreU(a4, df, out + i + 4 * N);
+    hn::StoreU(a5, df, out + i + 5 * N);
+    hn::StoreU(a6, df, out + i + 6 * N);
+    hn::StoreU(a7, df, out + i + 7 * N);
+  }
+  for (; i + N <= n; i += N) {
+    auto a = hn::Zero(df);
+    for (int64_t j = 0; j < n_rows; ++j)
+      a = hn::MulAdd(hn::Set(df, w[j]), hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(rows[j]) + i)), a);
+    hn::StoreU(a, df, out + i);
+  }
+  for (; i < n; ++i) {
+    float a = 0;
+    for (int64_t j = 0; j < n_rows; ++j) {
+      const float v = fp16_to_f32(rows[j][i]);
+#if HWY_NATIVE_FMA
+      a = std::fma(w[j], v, a);  // the bits of MulAdd
+#else
+      a = a + w[j] * v;  // MulAdd on targets without FMA: multiply, round, add
+#endif
+    }
+    out[i] = a;
+  }
+}
+
+// out = float(half(x)), round to nearest even (as core/fp16.h round_to_fp16). Only where the conversion is
+// the hardware's (F16C): Highway's emulation on older x86 targets truncates.
+[[maybe_unused]] void RoundF16(const float* x, float* out, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const int64_t N = int64_t(hn::Lanes(df));
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::PromoteTo(df, hn::DemoteTo(dh, hn::LoadU(df, x + i))), df, out + i);
+  for (; i < n; ++i) out[i] = round_to_fp16(x[i]);
 }
 
 #ifdef HEARTH_X86_INT8
@@ -353,7 +403,11 @@ Kernels GetKernels() {
   k.dot_q6_k = DotQ6K;
   k.quantize_q8_0 = QuantizeQ8_0;
   k.dot_f32_f16 = DotF32F16;
-  k.axpy_f16 = AxpyF16;
+  k.sum_rows_f16 = SumRowsF16;
+  k.native_fma = HWY_NATIVE_FMA;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  k.round_f16 = RoundF16;
+#endif
   k.dot_f32_order[0] = VecDotOrder<8, false>;
   k.dot_f32_order[1] = VecDotOrder<16, false>;
   k.dot_f32_tinyblas[0] = TinyBlasOrder<8, false>;

@@ -21,8 +21,11 @@ struct Kernels {
   VecDotFn dot_q6_k = nullptr;   // Q6_K x Q8_K
   void (*quantize_q8_0)(const float* x, void* dst, int64_t n) = nullptr;  // bit-identical to the reference
   float (*dot_f32_f16)(const float* q, const uint16_t* k, int64_t n) = nullptr;  // F16 KV cache: q . k
-  void (*axpy_f16)(float w, const uint16_t* v, float* out, int64_t n) = nullptr;  // out += w * v
-  // F32 / F16 weights in ggml's vec_dot and tinyBLAS orders, [0] for 8 lanes, [1] for 16 (ggml_order.h):
+  // F16 cache values: out = sum_j w[j] * rows[j] (multiply-adds in row order, from zero; fused where
+  // native_fma, else multiply then add).
+  void (*sum_rows_f16)(const float* w, const uint16_t* const* rows, int64_t n_rows, float* out, int64_t n) = nullptr;
+  void (*round_f16)(const float* x, float* out, int64_t n) = nullptr;  // out = float(half(x)), nearest even
+  bool native_fma = false;  // F32 / F16 weights in ggml's vec_dot and tinyBLAS orders, [0] for 8 lanes, [1] for 16 (ggml_order.h):
   // bit-identical to the references in quant.cpp.
   VecDotFn dot_f32_order[2] = {}, dot_f32_tinyblas[2] = {}, dot_f16_order[2] = {}, dot_f16_tinyblas[2] = {};
   // out = gelu(gate) * up through the fp16 table, as ops.h geglu; returns how many elements it did.
