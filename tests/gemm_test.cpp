@@ -66,10 +66,15 @@ TEST(Gemm, BlockedKernelsAreBitIdenticalToTheReferences) {
       EncodedActs acts;
       encode_acts(ActType::Q8_0, x.data(), p.n_tok, p.n_in, p.n_in, acts, pool);
       std::vector<uint8_t> scratch(gemm::scratch_bytes(p.n_in) + 32);
-      std::vector<uint8_t> tiles(gemm::act_tiles_bytes(p.n_tok, p.n_in));
-      gemm::pack_act_tiles(acts.data.data(), acts.row_bytes, acts.block_sums.data(), acts.block_d.data(), p.n_tok,
-                           p.n_in, 0, (p.n_tok + gemm::kActTileTokens - 1) / gemm::kActTileTokens, tiles.data());
-      auto run = [&](gemm::Fn fn, const std::vector<uint8_t>& w, size_t rb, bool with_scratch, bool with_tiles = false) {
+      auto pack_tiles = [&](gemm::TileLayout l) {
+        std::vector<uint8_t> t(gemm::act_tiles_bytes(l, p.n_tok, p.n_in));
+        gemm::pack_act_tiles(l, acts.data.data(), acts.row_bytes, acts.block_sums.data(), acts.block_d.data(),
+                             p.n_tok, p.n_in, 0, (p.n_tok + gemm::kActTileTokens - 1) / gemm::kActTileTokens, t.data());
+        return t;
+      };
+      const auto tiles_q4 = pack_tiles(gemm::TileLayout::q4_0), tiles_q8 = pack_tiles(gemm::TileLayout::q8_0);
+      auto run = [&](gemm::Fn fn, const std::vector<uint8_t>& w, size_t rb, bool with_scratch,
+                     const std::vector<uint8_t>* tiles = nullptr) {
         std::vector<float> y(size_t(p.rows * p.n_tok), -1.0f);
         gemm::Args a;
         a.w = w.data();
@@ -81,7 +86,7 @@ TEST(Gemm, BlockedKernelsAreBitIdenticalToTheReferences) {
         a.n_tok = p.n_tok;
         a.act_sums = acts.block_sums.data();
         a.act_d = acts.block_d.data();
-        a.act_tiles = with_tiles ? tiles.data() : nullptr;
+        a.act_tiles = tiles ? tiles->data() : nullptr;
         a.y = y.data();
         a.y_stride = p.rows;
         a.scratch = with_scratch ? reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 31) &
@@ -104,7 +109,11 @@ TEST(Gemm, BlockedKernelsAreBitIdenticalToTheReferences) {
       std::vector<uint8_t> packed(gemm::q4_0_packed_bytes(p.rows, p.n_in));
       gemm::pack_q4_0(w4.data(), rb4, p.rows, p.n_in, packed.data());
       EXPECT_EQ(run(k.q4_0_packed, packed, 0, true), want_seq) << "q4_0_packed (prefill) " << what;
-      EXPECT_EQ(run(k.q4_0_packed, packed, 0, true, true), want_seq) << "q4_0_packed (prefill, tiles) " << what;
+      EXPECT_EQ(run(k.q4_0_packed, packed, 0, true, &tiles_q4), want_seq) << "q4_0_packed (prefill, tiles) " << what;
+      if (k.q8_0_wide && p.n_tok >= 4) {
+        EXPECT_EQ(run(k.q8_0_wide, w8, rb8, true, &tiles_q8), reference(r8->dot, w8, rb8, acts, p.rows))
+            << "q8_0_wide " << what;
+      }
       EXPECT_EQ(run(k.q4_0_packed, packed, 0, false), want_seq) << "q4_0_packed (no scratch) " << what;
     }
   });
@@ -158,6 +167,17 @@ TEST(Gemm, MatmulWithPackedWeightsAndARowTail) {
       simd::set_enabled(true);
       matmul(m8, x.data(), n_tok, n_in, z2.data(), rows, pool, scratch);
       EXPECT_EQ(z1, z2) << "Q8_0 " << threads << " threads, " << n_tok << " tokens";
+      // One encoding shared by Q8_0 and packed Q4_0 matmuls, whose prefill tile layouts differ: each
+      // matmul must get its own layout, whatever ran before it.
+      EncodedActs shared;
+      encode_acts(ActType::Q8_0, x.data(), n_tok, n_in, n_in, shared, pool);
+      std::vector<float> s8(z1.size()), s4(y1.size()), s8b(z1.size());
+      matmul(m8, shared, s8.data(), rows, pool);
+      matmul(packed, shared, s4.data(), 24, pool);
+      matmul(m8, shared, s8b.data(), rows, pool);
+      EXPECT_EQ(s8, z1) << "shared encoding, Q8_0 first";
+      EXPECT_EQ(s4, y1) << "shared encoding, packed Q4_0 after Q8_0";
+      EXPECT_EQ(s8b, z1) << "shared encoding, Q8_0 after packed Q4_0";
     }
   }
 }

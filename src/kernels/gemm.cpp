@@ -362,6 +362,75 @@ HEARTH_WIDE void wide_pass(const uint8_t* grp, int64_t nb, int64_t pairs, const 
     }
   }
 }
+
+// Q8_0 x Q8_0 in the lanes order (q8_0_lanes) with AVX-512: two tokens per vector (lanes 0-7 token 2p,
+// 8-15 token 2p + 1), four rows x NP token pairs per tile. Activations come as unsigned (q + 128), so
+// one vpdpbusd gives each lane's four products plus 128 x the lane's weight sum, which the start value
+// (-128 x that sum, from one more vpdpbusd per row and block) cancels: exact integer lane sums, then
+// acc = fma(dw * da, float(lane sum), acc) and the reference's final lane sum, so the same bits.
+constexpr size_t kQ8TileBlock = 4 * 64 + 8 * 4;
+
+template <int NP>
+HEARTH_WIDE inline void q8_wide_tile(const Args& a, int64_t r0, const uint8_t* act, int64_t nb, int64_t t0, int nt) {
+  __m512 acc[4][NP];
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
+  const __m512i c128 = _mm512_set1_epi8(char(0x80));
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* ab = act + size_t(b) * kQ8TileBlock;
+    const float* da = reinterpret_cast<const float*>(ab + 256);
+    __m512 dap[NP];
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; ++p)
+      dap[p] = _mm512_insertf32x8(_mm512_set1_ps(da[2 * p]), _mm256_set1_ps(da[2 * p + 1]), 1);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* wb = a.w + size_t(r0 + r) * a.w_row_bytes + size_t(b) * 34;
+      const __m512i w = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 2)));
+      const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, w));
+      const __m512 dw = _mm512_set1_ps(half_at(wb));
+#pragma GCC unroll 4
+      for (int p = 0; p < NP; ++p) {
+        const __m512i s = _mm512_dpbusd_epi32(start, _mm512_loadu_si512(ab + 64 * p), w);
+        acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dap[p]), _mm512_cvtepi32_ps(s), acc[r][p]);
+      }
+    }
+  }
+  for (int r = 0; r < 4; ++r)
+    for (int p = 0; p < NP; ++p) {
+      alignas(64) float v[16];
+      _mm512_store_ps(v, acc[r][p]);
+      for (int h = 0; h < 2; ++h) {
+        const int t = 2 * p + h;
+        if (t >= nt) break;
+        const float* l = v + 8 * h;  // (hi + lo), then pairs (0,2) (1,3), then the two, as hsum8
+        const float s0 = l[4] + l[0], s1 = l[5] + l[1], s2 = l[6] + l[2], s3 = l[7] + l[3];
+        a.y[(t0 + t) * a.y_stride + r0 + r] = (s0 + s2) + (s1 + s3);
+      }
+    }
+}
+
+// Rows in passes of 64 (their weights stay in L2 while every token tile meets them), tiles of 4 rows.
+HEARTH_WIDE void Q8_0Wide(const Args& a) {
+  const int64_t nb = a.n_in / 32;
+  for (int64_t rp = 0; rp < a.n_rows; rp += 64) {
+    const int64_t re = std::min<int64_t>(a.n_rows, rp + 64);
+    for (int64_t t0 = 0; t0 < a.n_tok; t0 += kActTileTokens) {
+      const int nt = int(std::min<int64_t>(kActTileTokens, a.n_tok - t0));
+      const uint8_t* act = a.act_tiles + size_t(t0 / kActTileTokens) * size_t(nb) * kQ8TileBlock;
+      for (int64_t r0 = rp; r0 < re; r0 += 4) {
+        switch ((nt + 1) / 2) {
+          case 4: q8_wide_tile<4>(a, r0, act, nb, t0, nt); break;
+          case 3: q8_wide_tile<3>(a, r0, act, nb, t0, nt); break;
+          case 2: q8_wide_tile<2>(a, r0, act, nb, t0, nt); break;
+          default: q8_wide_tile<1>(a, r0, act, nb, t0, nt); break;
+        }
+      }
+    }
+  }
+}
 #endif
 
 void Q4_0Packed(const Args& a) {
@@ -422,6 +491,9 @@ Kernels GetKernels() {
   k.q4_0_lanes = Q4_0Lanes;
   k.q4_0_packed = Q4_0Packed;
 #endif
+#ifdef HEARTH_GEMM_VNNI
+  k.q8_0_wide = Q8_0Wide;
+#endif
   return k;
 }
 
@@ -450,13 +522,29 @@ size_t scratch_bytes(int64_t n_in) {  // kGroupsPerPass unpacked groups
   return 8 * size_t(n_in / 32) * (8 * 32 + 8 * 4) + 64;
 }
 
-void pack_act_tiles(const uint8_t* acts, size_t row_bytes, const int32_t* sums, const float* d, int64_t n_tok,
-                    int64_t n_in, int64_t tile_begin, int64_t tile_end, uint8_t* dst) {
+void pack_act_tiles(TileLayout l, const uint8_t* acts, size_t row_bytes, const int32_t* sums, const float* d,
+                    int64_t n_tok, int64_t n_in, int64_t tile_begin, int64_t tile_end, uint8_t* dst) {
   const int64_t nb = n_in / 32;
+  const size_t block_bytes = tile_block_bytes(l);
   for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
-    uint8_t* out = dst + size_t(tile) * size_t(nb) * kActTileBlock;
+    uint8_t* out = dst + size_t(tile) * size_t(nb) * block_bytes;
     const int64_t t0 = tile * kActTileTokens, nt = std::min<int64_t>(kActTileTokens, n_tok - t0);
-    for (int64_t b = 0; b < nb; ++b, out += kActTileBlock) {
+    for (int64_t b = 0; b < nb; ++b, out += block_bytes) {
+      if (l == TileLayout::q8_0) {
+        for (int64_t t = 0; t < kActTileTokens; ++t) {
+          uint8_t* qu = out + 32 * t;  // 64p + 32h with t = 2p + h
+          float scale = 0;
+          if (t < nt) {
+            const uint8_t* q = acts + size_t(t0 + t) * row_bytes + size_t(b) * 34 + 2;
+            for (int j = 0; j < 32; ++j) qu[j] = uint8_t(q[j] ^ 0x80);  // int8 + 128
+            scale = d[(t0 + t) * nb + b];
+          } else {
+            std::memset(qu, 0x80, 32);
+          }
+          std::memcpy(out + 256 + 4 * t, &scale, 4);
+        }
+        continue;
+      }
       int32_t* qd = reinterpret_cast<int32_t*>(out);
       for (int64_t t = 0; t < nt; ++t) {
         const uint8_t* q = acts + size_t(t0 + t) * row_bytes + size_t(b) * 34 + 2;

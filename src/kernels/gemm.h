@@ -20,7 +20,7 @@ struct Args {
   int64_t n_tok = 0;
   const int32_t* act_sums = nullptr;  // Q8_0: sum of each block's 32 quants, [n_tok][n_in / 32]
   const float* act_d = nullptr;       // Q8_0: each block's scale as float, [n_tok][n_in / 32]
-  const uint8_t* act_tiles = nullptr;  // Q8_0: the same in the tile layout below (optional)
+  const uint8_t* act_tiles = nullptr;  // Q8_0: the same in the kernel's tile layout below (optional)
   float* y = nullptr;  // y[t * y_stride + r] for r relative to the group's first row
   int64_t y_stride = 0;
   uint8_t* scratch = nullptr;  // at least scratch_bytes(n_in)
@@ -38,6 +38,8 @@ struct Kernels {
   Fn q4_0_lanes = nullptr;
   // q4_0_seq on weights in the packed layout below (Args::w = packed data of the first group).
   Fn q4_0_packed = nullptr;
+  // q8_0_lanes for 4+ tokens, reading the activations from Args::act_tiles in TileLayout::q8_0 only.
+  Fn q8_0_wide = nullptr;
 };
 
 // Packed Q4_0 layout (what llama.cpp's load-time repacking achieves, in our own form): for each group of 8
@@ -50,18 +52,22 @@ inline size_t q4_0_packed_bytes(int64_t n_rows, int64_t n_in) {
 // Packs rows [0, n_rows) (a multiple of 8) of a Q4_0 matrix into dst (q4_0_packed_bytes).
 void pack_q4_0(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in, uint8_t* dst);
 
-// Q8_0 activations of kActTileTokens tokens at a time, interleaved per block for the wide prefill kernel:
-// int32 [8k + t] = quant bytes 4k..4k+3 of token t, [64 + t] = -8 * the block's quant sum, [72 + t] = its
-// scale (float). Tiles follow each other ([n_tok / 8 rounded up][n_in / 32] blocks); a short last tile
-// leaves its unused slots as they were.
+// Q8_0 activations of kActTileTokens tokens at a time, interleaved per block for the AVX-512 prefill
+// kernels. Tiles follow each other ([n_tok / 8 rounded up][n_in / 32] blocks of tile_block_bytes).
+//  q4_0 (packed Q4_0 weights): int32 [8k + t] = quant bytes 4k..4k+3 of token t, [64 + t] = -8 * the
+//       block's quant sum, [72 + t] = its scale (float); a short last tile leaves unused slots as they were.
+//  q8_0 (Q8_0 weights): bytes [64p + 32h + j] = quant j of token 2p + h plus 128 (as unsigned), then the
+//       eight scales (float); missing tokens of a short last tile are zeros.
+enum class TileLayout { none, q4_0, q8_0 };
 inline constexpr int kActTileTokens = 8;
 inline constexpr size_t kActTileBlock = (64 + 8 + 8) * 4;
-inline size_t act_tiles_bytes(int64_t n_tok, int64_t n_in) {
-  return size_t((n_tok + kActTileTokens - 1) / kActTileTokens) * size_t(n_in / 32) * kActTileBlock;
+inline constexpr size_t tile_block_bytes(TileLayout l) { return l == TileLayout::q4_0 ? kActTileBlock : 4 * 64 + 8 * 4; }
+inline size_t act_tiles_bytes(TileLayout l, int64_t n_tok, int64_t n_in) {
+  return size_t((n_tok + kActTileTokens - 1) / kActTileTokens) * size_t(n_in / 32) * tile_block_bytes(l);
 }
 // Writes tiles [tile_begin, tile_end) of dst from Q8_0 rows (with their block sums and scales).
-void pack_act_tiles(const uint8_t* acts, size_t row_bytes, const int32_t* sums, const float* d, int64_t n_tok,
-                    int64_t n_in, int64_t tile_begin, int64_t tile_end, uint8_t* dst);
+void pack_act_tiles(TileLayout l, const uint8_t* acts, size_t row_bytes, const int32_t* sums, const float* d,
+                    int64_t n_tok, int64_t n_in, int64_t tile_begin, int64_t tile_end, uint8_t* dst);
 
 size_t scratch_bytes(int64_t n_in);
 // The kernels of the best target (nullptrs where this CPU has no fast path). Respects simd::enabled().

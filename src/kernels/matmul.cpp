@@ -128,18 +128,25 @@ void encode_acts(ActType type, const float* x, int64_t n_tok, int64_t n_in, int6
       }
     }
   });
-  out.tiled = type == ActType::Q8_0 && n_tok >= 4 && gemm::best().q4_0_packed;
-  if (out.tiled) {
-    if (out.tiles.size() < gemm::act_tiles_bytes(n_tok, n_in)) out.tiles.resize(gemm::act_tiles_bytes(n_tok, n_in));
-    const int64_t n_tiles = (n_tok + gemm::kActTileTokens - 1) / gemm::kActTileTokens;
-    pool.parallel_for(n_tiles, [&](int64_t b, int64_t e, int) {
-      gemm::pack_act_tiles(out.data.data(), out.row_bytes, out.block_sums.data(), out.block_d.data(), n_tok, n_in, b,
-                           e, out.tiles.data());
-    }, 1, gemm::kActTileTokens * n_in / 8);
-  }
+  out.tile_layout = 0;
 }
 
 namespace {
+// acts in tile layout l (packed on first use, then reused by the next matmul of the same activations).
+const uint8_t* act_tiles(const EncodedActs& acts, gemm::TileLayout l, ThreadPool& pool) {
+  if (acts.tile_layout != int(l)) {
+    const size_t need = gemm::act_tiles_bytes(l, acts.n_tok, acts.n_in);
+    if (acts.tiles.size() < need) acts.tiles.resize(need);
+    const int64_t n_tiles = (acts.n_tok + gemm::kActTileTokens - 1) / gemm::kActTileTokens;
+    pool.parallel_for(n_tiles, [&](int64_t b, int64_t e, int) {
+      gemm::pack_act_tiles(l, acts.data.data(), acts.row_bytes, acts.block_sums.data(), acts.block_d.data(),
+                           acts.n_tok, acts.n_in, b, e, acts.tiles.data());
+    }, 1, gemm::kActTileTokens * acts.n_in / 8);
+    acts.tile_layout = int(l);
+  }
+  return acts.tiles.data();
+}
+
 // The blocked kernel for this weight type and summation order, when there is one.
 gemm::Fn blocked_kernel(const Matrix& w, ActType act) {
   if (act != ActType::Q8_0) return nullptr;
@@ -157,6 +164,16 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
   gemm::Fn fn = blocked_kernel(w, acts.type);
   const bool packed = w.packed && acts.type == ActType::Q8_0 && gemm::best().q4_0_packed;
   if (packed) fn = gemm::best().q4_0_packed;
+  // Prefill: the AVX-512 kernels read the activations interleaved in tiles of tokens.
+  const uint8_t* tiles = nullptr;
+  if (n_tok >= 4 && acts.type == ActType::Q8_0) {
+    if (packed && gemm::best().q8_0_wide) {  // the same CPUs run the wide packed Q4_0 path
+      tiles = act_tiles(acts, gemm::TileLayout::q4_0, pool);
+    } else if (fn && fn == gemm::best().q8_0_lanes && gemm::best().q8_0_wide) {
+      fn = gemm::best().q8_0_wide;
+      tiles = act_tiles(acts, gemm::TileLayout::q8_0, pool);
+    }
+  }
   if (fn && w.n_out >= 8) {
     // Groups of rows on the blocked kernel (packed weights: group g starts at packed + g * group bytes),
     // then the rows left over after the last whole group through the per-row dots.
@@ -176,7 +193,7 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
       a.n_tok = n_tok;
       a.act_sums = acts.block_sums.data();
       a.act_d = acts.block_d.data();
-      a.act_tiles = acts.tiled ? acts.tiles.data() : nullptr;
+      a.act_tiles = tiles;
       a.y = y + b * group;
       a.y_stride = y_stride;
       a.scratch = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 31) & ~uintptr_t(31));

@@ -43,9 +43,10 @@ struct EncodedActs {
   // Q8_0 only: each block's quant sum and scale (as float), [n_tok][n_in / 32], for the blocked kernels.
   std::vector<int32_t> block_sums;
   std::vector<float> block_d;
-  // Q8_0 with at least 4 tokens: the same in the prefill kernels' tile layout (gemm::pack_act_tiles).
-  std::vector<uint8_t> tiles;
-  bool tiled = false;
+  // Q8_0 with at least 4 tokens: the same in a prefill kernel's tile layout (gemm::pack_act_tiles), made
+  // by the first matmul that wants that layout (a cache: matmuls of one EncodedActs run one at a time).
+  mutable std::vector<uint8_t> tiles;
+  mutable int tile_layout = 0;  // a gemm::TileLayout; 0 = none
   const uint8_t* row(int64_t t) const { return data.data() + size_t(t) * row_bytes; }
 };
 
