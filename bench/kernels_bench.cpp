@@ -3,9 +3,11 @@
 //   build/bench/kernels_bench [--benchmark_filter=Decode]
 #include <benchmark/benchmark.h>
 
+#include <cstring>
 #include <random>
 #include <vector>
 
+#include "core/fp16.h"
 #include "gguf/quantize.h"
 #include "kernels/matmul.h"
 #include "kernels/threadpool.h"
@@ -26,9 +28,19 @@ struct Fixture {
     const size_t rb = hearth::gguf::row_bytes(t, n_in);
     w.resize(rb * size_t(n_out));
     std::vector<float> row(static_cast<size_t>(n_in));
-    for (int64_t r = 0; r < n_out; ++r) {
-      for (float& v : row) v = nd(rng);
-      hearth::gguf::encode_row(t, row.data(), n_in, w.data() + size_t(r) * rb);
+    if (t == GgmlType::Q4_K || t == GgmlType::Q6_K) {  // no encoder for these: random quants, sane scales
+      for (uint8_t& v : w) v = uint8_t(rng());
+      const size_t bb = t == GgmlType::Q4_K ? 144 : 210, d_at = t == GgmlType::Q4_K ? 0 : 208;
+      const uint16_t d = hearth::f32_to_fp16(0.01f);
+      for (size_t b = 0; b < w.size(); b += bb) {
+        std::memcpy(&w[b + d_at], &d, 2);
+        if (t == GgmlType::Q4_K) std::memcpy(&w[b + 2], &d, 2);
+      }
+    } else {
+      for (int64_t r = 0; r < n_out; ++r) {
+        for (float& v : row) v = nd(rng);
+        hearth::gguf::encode_row(t, row.data(), n_in, w.data() + size_t(r) * rb);
+      }
     }
     m.type = t;
     m.data = w.data();
@@ -65,6 +77,9 @@ void DecodeQ8_0(benchmark::State& st) { run(st, GgmlType::Q8_0, 1536, 6144, 1, f
 void DecodeQ4_0Down(benchmark::State& st) { run(st, GgmlType::Q4_0, 6144, 1536, 1, true); }
 void PrefillQ4_0Packed(benchmark::State& st) { run(st, GgmlType::Q4_0, 1536, 6144, 512, true); }
 void PrefillQ4_0Down(benchmark::State& st) { run(st, GgmlType::Q4_0, 6144, 1536, 512, true); }
+void PrefillQ4_K(benchmark::State& st) { run(st, GgmlType::Q4_K, 1536, 6144, 512, false); }
+void PrefillQ6_K(benchmark::State& st) { run(st, GgmlType::Q6_K, 1536, 6144, 512, false); }
+void DecodeQ4_K(benchmark::State& st) { run(st, GgmlType::Q4_K, 1536, 6144, 1, false); }
 void PrefillQ8_0(benchmark::State& st) { run(st, GgmlType::Q8_0, 1536, 6144, 512, false); }
 
 BENCHMARK(DecodeQ4_0Packed)->Arg(1)->Arg(2)->UseRealTime();
@@ -73,6 +88,9 @@ BENCHMARK(DecodeQ8_0)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ4_0Down)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(PrefillQ4_0Packed)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(PrefillQ4_0Down)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(PrefillQ4_K)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(PrefillQ6_K)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(DecodeQ4_K)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(PrefillQ8_0)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

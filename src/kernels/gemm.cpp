@@ -431,6 +431,121 @@ HEARTH_WIDE void Q8_0Wide(const Args& a) {
     }
   }
 }
+
+// Q4_K x Q8_K with AVX-512, lane = row (sixteen rows per vector). The reference (quant.cpp dot_q4_k) sums
+// integers per superblock (sumi = sum of scale x sub-block dot, summ = sum of min x pair of bsums) and
+// then does sum += d_a * d * float(sumi) - d_a * dmin * float(summ); the integers are exact in any order
+// and the float steps are the same per lane, so the bits are the reference's.
+// Unpacked layout of sixteen rows for one superblock: 64 quant vectors (sub-block j, dword k at vector
+// 8j + k: lane r = quants 32j + 4k .. +3 of row r, one per byte), 8 scale vectors (int32), 8 min vectors
+// (int16 pairs m, m), then d and dmin (float).
+constexpr size_t kQ4KWide = 64 * 64 + 8 * 64 + 8 * 64 + 2 * 64;
+constexpr size_t kQ4KScales = 64 * 64, kQ4KMins = kQ4KScales + 8 * 64, kQ4KD = kQ4KMins + 8 * 64;
+constexpr size_t kQ8KTileBlock = (512 + 64 + 8) * 4;
+
+HEARTH_WIDE inline void unpack_q4_k(const uint8_t* w, size_t row_bytes, int64_t nsb, uint8_t* dst) {
+  const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                          _mm512_set1_epi32(int(row_bytes)));
+  const __m512i m = _mm512_set1_epi8(0x0F);
+  for (int64_t sb = 0; sb < nsb; ++sb, dst += kQ4KWide) {
+    const uint8_t* x = w + size_t(sb) * 144;
+    for (int c = 0; c < 4; ++c)
+      for (int k = 0; k < 8; ++k) {  // dword k of chunk c: low nibbles -> sub-block 2c, high -> 2c + 1
+        const __m512i v = _mm512_i32gather_epi32(rows, x + 16 + 32 * c + 4 * k, 1);
+        _mm512_storeu_si512(dst + 64 * (16 * c + k), _mm512_and_si512(v, m));
+        _mm512_storeu_si512(dst + 64 * (16 * c + 8 + k), _mm512_and_si512(_mm512_srli_epi16(v, 4), m));
+      }
+    int32_t* sc = reinterpret_cast<int32_t*>(dst + kQ4KScales);
+    int16_t* mn = reinterpret_cast<int16_t*>(dst + kQ4KMins);
+    float* d = reinterpret_cast<float*>(dst + kQ4KD);
+    for (int r = 0; r < 16; ++r) {
+      const uint8_t* xr = x + size_t(r) * row_bytes;
+      const uint8_t* q = xr + 4;
+      for (int j = 0; j < 8; ++j) {  // ggml's 6-bit scale and min packing
+        const int s = j < 4 ? q[j] & 63 : (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        const int mm = j < 4 ? q[j + 4] & 63 : (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+        sc[16 * j + r] = s;
+        mn[32 * j + 2 * r] = mn[32 * j + 2 * r + 1] = int16_t(mm);
+      }
+      d[r] = half_at(xr);
+      d[16 + r] = half_at(xr + 2);
+    }
+  }
+}
+
+template <int NT>
+HEARTH_WIDE inline void q4_k_tile(const uint8_t* wk, const uint8_t* act, int64_t nsb, const Args& a, int64_t t0,
+                                  int64_t g) {
+  __m512 acc[NT];
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* blk = wk + size_t(sb) * kQ4KWide;
+    const int32_t* ad = reinterpret_cast<const int32_t*>(act + size_t(sb) * kQ8KTileBlock);
+    __m512i sumi[NT], s[NT];
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
+    for (int j = 0; j < 8; ++j) {
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) {
+        const __m512i w = _mm512_loadu_si512(blk + 64 * (8 * j + k));
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; ++t) s[t] = _mm512_dpbusd_epi32(s[t], w, _mm512_set1_epi32(ad[8 * (8 * j + k) + t]));
+      }
+      const __m512i sc = _mm512_loadu_si512(blk + kQ4KScales + 64 * j);
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(s[t], sc));
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();  // now summ
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      const __m512i mn = _mm512_loadu_si512(blk + kQ4KMins + 64 * j);
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) s[t] = _mm512_dpwssd_epi32(s[t], mn, _mm512_set1_epi32(ad[512 + 8 * j + t]));
+    }
+    const __m512 dw = _mm512_loadu_ps(blk + kQ4KD), dmin = _mm512_loadu_ps(blk + kQ4KD + 64);
+    const float* da = reinterpret_cast<const float*>(ad + 576);
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) {
+      const __m512 yd = _mm512_set1_ps(da[t]);
+      const __m512 x = _mm512_mul_ps(_mm512_mul_ps(yd, dw), _mm512_cvtepi32_ps(sumi[t]));
+      const __m512 mm = _mm512_mul_ps(_mm512_mul_ps(yd, dmin), _mm512_cvtepi32_ps(s[t]));
+      acc[t] = _mm512_add_ps(acc[t], _mm512_sub_ps(x, mm));
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(a.y + (t0 + t) * a.y_stride + g, acc[t]);
+}
+
+// Rows in passes of 32 (two unpacked groups of 16 in scratch), every token tile over each group.
+HEARTH_WIDE void Q4_KWide(const Args& a) {
+  const int64_t nsb = a.n_in / 256;
+  const size_t group_bytes = size_t(nsb) * kQ4KWide;
+  for (int64_t g = 0; g < a.n_rows; g += 32) {
+    const int64_t ng = std::min<int64_t>(2, (a.n_rows - g) / 16);
+    for (int64_t j = 0; j < ng; ++j)
+      unpack_q4_k(a.w + size_t(g + 16 * j) * a.w_row_bytes, a.w_row_bytes, nsb, a.scratch + j * group_bytes);
+    for (int64_t t0 = 0; t0 < a.n_tok; t0 += kActTileTokens) {
+      const int nt = int(std::min<int64_t>(kActTileTokens, a.n_tok - t0));
+      const uint8_t* act = a.act_tiles + size_t(t0 / kActTileTokens) * size_t(nsb) * kQ8KTileBlock;
+      for (int64_t j = 0; j < ng; ++j) {
+        const uint8_t* wk = a.scratch + j * group_bytes;
+        int done = 0;
+        if (nt == 8) {
+          q4_k_tile<8>(wk, act, nsb, a, t0, g + 16 * j);
+          done = 8;
+        } else if (nt >= 4) {
+          q4_k_tile<4>(wk, act, nsb, a, t0, g + 16 * j);
+          done = 4;
+        }
+        for (int t = done; t < nt; ++t) q4_k_tile<1>(wk, act + 4 * t, nsb, a, t0 + t, g + 16 * j);
+      }
+    }
+  }
+}
 #endif
 
 void Q4_0Packed(const Args& a) {
@@ -493,6 +608,7 @@ Kernels GetKernels() {
 #endif
 #ifdef HEARTH_GEMM_VNNI
   k.q8_0_wide = Q8_0Wide;
+  k.q4_k_wide = Q4_KWide;
 #endif
   return k;
 }
@@ -524,12 +640,26 @@ size_t scratch_bytes(int64_t n_in) {  // kGroupsPerPass unpacked groups
 
 void pack_act_tiles(TileLayout l, const uint8_t* acts, size_t row_bytes, const int32_t* sums, const float* d,
                     int64_t n_tok, int64_t n_in, int64_t tile_begin, int64_t tile_end, uint8_t* dst) {
-  const int64_t nb = n_in / 32;
+  const int64_t nb = tile_blocks(l, n_in);
   const size_t block_bytes = tile_block_bytes(l);
   for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
     uint8_t* out = dst + size_t(tile) * size_t(nb) * block_bytes;
     const int64_t t0 = tile * kActTileTokens, nt = std::min<int64_t>(kActTileTokens, n_tok - t0);
     for (int64_t b = 0; b < nb; ++b, out += block_bytes) {
+      if (l == TileLayout::q8_k) {
+        int32_t* qd = reinterpret_cast<int32_t*>(out);
+        for (int64_t t = 0; t < nt; ++t) {
+          const uint8_t* blk = acts + size_t(t0 + t) * row_bytes + size_t(b) * 292;  // BlockQ8_K
+          for (int i = 0; i < 64; ++i) std::memcpy(&qd[8 * i + t], blk + 4 + 4 * i, 4);
+          for (int j = 0; j < 8; ++j) {
+            int16_t bs[2];
+            std::memcpy(bs, blk + 260 + 4 * j, 4);
+            qd[512 + 8 * j + t] = int32_t(uint32_t(uint16_t(bs[0])) | (uint32_t(uint16_t(bs[1])) << 16));
+          }
+          std::memcpy(&qd[576 + t], blk, 4);
+        }
+        continue;
+      }
       if (l == TileLayout::q8_0) {
         for (int64_t t = 0; t < kActTileTokens; ++t) {
           uint8_t* qu = out + 32 * t;  // 64p + 32h with t = 2p + h

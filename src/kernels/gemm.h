@@ -40,6 +40,9 @@ struct Kernels {
   Fn q4_0_packed = nullptr;
   // q8_0_lanes for 4+ tokens, reading the activations from Args::act_tiles in TileLayout::q8_0 only.
   Fn q8_0_wide = nullptr;
+  // Q4_K x Q8_K in the reference order (quant.cpp dot_q4_k) for 4+ tokens: groups of 16 rows, activations
+  // from Args::act_tiles in TileLayout::q8_k, Args::scratch of scratch_bytes.
+  Fn q4_k_wide = nullptr;
 };
 
 // Packed Q4_0 layout (what llama.cpp's load-time repacking achieves, in our own form): for each group of 8
@@ -58,14 +61,19 @@ void pack_q4_0(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in,
 //       block's quant sum, [72 + t] = its scale (float); a short last tile leaves unused slots as they were.
 //  q8_0 (Q8_0 weights): bytes [64p + 32h + j] = quant j of token 2p + h plus 128 (as unsigned), then the
 //       eight scales (float); missing tokens of a short last tile are zeros.
-enum class TileLayout { none, q4_0, q8_0 };
+//  q8_k (Q4_K weights, Q8_K activations), per superblock of 256: int32 [8i + t] = quant bytes 4i..4i+3 of
+//       token t, [512 + 8j + t] = bsums 2j and 2j + 1 of token t as an int16 pair, [576 + t] = d (float).
+enum class TileLayout { none, q4_0, q8_0, q8_k };
 inline constexpr int kActTileTokens = 8;
 inline constexpr size_t kActTileBlock = (64 + 8 + 8) * 4;
-inline constexpr size_t tile_block_bytes(TileLayout l) { return l == TileLayout::q4_0 ? kActTileBlock : 4 * 64 + 8 * 4; }
-inline size_t act_tiles_bytes(TileLayout l, int64_t n_tok, int64_t n_in) {
-  return size_t((n_tok + kActTileTokens - 1) / kActTileTokens) * size_t(n_in / 32) * tile_block_bytes(l);
+inline constexpr size_t tile_block_bytes(TileLayout l) {
+  return l == TileLayout::q4_0 ? kActTileBlock : l == TileLayout::q8_k ? (512 + 64 + 8) * 4 : 4 * 64 + 8 * 4;
 }
-// Writes tiles [tile_begin, tile_end) of dst from Q8_0 rows (with their block sums and scales).
+inline constexpr int64_t tile_blocks(TileLayout l, int64_t n_in) { return n_in / (l == TileLayout::q8_k ? 256 : 32); }
+inline size_t act_tiles_bytes(TileLayout l, int64_t n_tok, int64_t n_in) {
+  return size_t((n_tok + kActTileTokens - 1) / kActTileTokens) * size_t(tile_blocks(l, n_in)) * tile_block_bytes(l);
+}
+// Writes tiles [tile_begin, tile_end) of dst from Q8_0 rows (with their block sums and scales) or Q8_K rows.
 void pack_act_tiles(TileLayout l, const uint8_t* acts, size_t row_bytes, const int32_t* sums, const float* d,
                     int64_t n_tok, int64_t n_in, int64_t tile_begin, int64_t tile_end, uint8_t* dst);
 

@@ -43,7 +43,7 @@ struct EncodedActs {
   // Q8_0 only: each block's quant sum and scale (as float), [n_tok][n_in / 32], for the blocked kernels.
   std::vector<int32_t> block_sums;
   std::vector<float> block_d;
-  // Q8_0 with at least 4 tokens: the same in a prefill kernel's tile layout (gemm::pack_act_tiles), made
+  // Q8_0 / Q8_K with at least 4 tokens: the same in a prefill kernel's tile layout (gemm::pack_act_tiles), made
   // by the first matmul that wants that layout (a cache: matmuls of one EncodedActs run one at a time).
   mutable std::vector<uint8_t> tiles;
   mutable int tile_layout = 0;  // a gemm::TileLayout; 0 = none
