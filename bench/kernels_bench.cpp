@@ -80,6 +80,7 @@ void PrefillQ4_0Down(benchmark::State& st) { run(st, GgmlType::Q4_0, 6144, 1536,
 void PrefillQ4_K(benchmark::State& st) { run(st, GgmlType::Q4_K, 1536, 6144, 512, false); }
 void PrefillQ6_K(benchmark::State& st) { run(st, GgmlType::Q6_K, 1536, 6144, 512, false); }
 void DecodeQ4_K(benchmark::State& st) { run(st, GgmlType::Q4_K, 1536, 6144, 1, false); }
+void DecodeQ6_K(benchmark::State& st) { run(st, GgmlType::Q6_K, 1536, 6144, 1, false); }
 void PrefillQ8_0(benchmark::State& st) { run(st, GgmlType::Q8_0, 1536, 6144, 512, false); }
 
 BENCHMARK(DecodeQ4_0Packed)->Arg(1)->Arg(2)->UseRealTime();
@@ -91,6 +92,7 @@ BENCHMARK(PrefillQ4_0Down)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMill
 BENCHMARK(PrefillQ4_K)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(PrefillQ6_K)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(DecodeQ4_K)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(DecodeQ6_K)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(PrefillQ8_0)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

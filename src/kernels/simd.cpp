@@ -309,35 +309,41 @@ float DotQ4K(const void* w, const void* a, int64_t n) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   float sum = 0;
   for (int64_t b = 0; b < n / 256; ++b, x += 144) {
-    const uint8_t* sc = x + 4;
+    // The eight 6-bit scales and mins, unpacked with 32-bit masks: bytes 0-7 of u = scales, 8-15 = mins.
+    uint32_t u[4];
+    std::memcpy(u, x + 4, 12);
+    u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    const uint32_t mins_lo = u[1] & 0x3f3f3f3fu;
+    u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    u[2] = mins_lo;
+    u[0] &= 0x3f3f3f3fu;
+    const uint8_t* sc = reinterpret_cast<const uint8_t*>(u);
     const uint8_t* q = x + 16;
     const int8_t* q8 = y[b].qs;
-    int d[8], m[8];
-    for (int j = 0; j < 8; ++j) {
-      if (j < 4) {
-        d[j] = sc[j] & 63;
-        m[j] = sc[j + 4] & 63;
-      } else {
-        d[j] = (sc[j + 4] & 0xF) | ((sc[j - 4] >> 6) << 4);
-        m[j] = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
-      }
-    }
+    // The scales as int16 in both halves; scale j is spread to every lane by a byte shuffle (a broadcast
+    // from a general register was the slowest step of this loop).
+    const __m128i sc_lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc));
+    const __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc_lo));
     __m256i acc = _mm256_setzero_si256();
-    int summ = 0;
     for (int c = 0; c < 4; ++c, q += 32, q8 += 64) {
       const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
       const __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
       const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8)));
       const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32)));
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, _mm256_set1_epi16(int16_t(d[2 * c]))));
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, _mm256_set1_epi16(int16_t(d[2 * c + 1]))));
-      summ += m[2 * c] * (y[b].bsums[4 * c] + y[b].bsums[4 * c + 1]) +
-              m[2 * c + 1] * (y[b].bsums[4 * c + 2] + y[b].bsums[4 * c + 3]);
+      const __m256i s0 = _mm256_shuffle_epi8(scv, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * c))));
+      const __m256i s1 = _mm256_shuffle_epi8(scv, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * c + 1))));
+      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, s0));
+      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, s1));
     }
-    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
-    const int sumi = _mm_cvtsi128_si32(s4);
+    // summ: lane j = min j x (bsums 2j + 2j+1), from the mins doubled to int16 pairs.
+    const __m128i mn = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 8)));
+    const __m256i mins = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn));
+    const __m256i mm = _mm256_madd_epi16(mins, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].bsums)));
+    // Both integer sums at once: lanes (sumi, summ) after two horizontal adds and a fold of the halves.
+    const __m256i h = _mm256_hadd_epi32(acc, mm);  // i01 i23 m01 m23 | i45 i67 m45 m67
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    s4 = _mm_hadd_epi32(s4, s4);  // sumi, summ, sumi, summ
+    const int sumi = _mm_cvtsi128_si32(s4), summ = _mm_extract_epi32(s4, 1);
     sum += y[b].d * half(x) * float(sumi) - y[b].d * half(x + 2) * float(summ);
   }
   return sum;
@@ -356,6 +362,10 @@ float DotQ6K(const void* w, const void* a, int64_t n) {
   float sum = 0;
   for (int64_t b = 0; b < n / 256; ++b, x += 210) {
     const int8_t* sc = reinterpret_cast<const int8_t*>(x + 192);
+    // The 16 scales as int16: scv[h] holds scales 8h..8h+7 in both halves, spread to lanes by byte shuffles
+    // (broadcasts from general registers were the slow step); sc16 all 16 for the bsum correction.
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+    const __m256i scv[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00), _mm256_permute2x128_si256(sc16, sc16, 0x11)};
     __m256i acc = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
       const uint8_t* ql = x + 64 * h;
@@ -374,17 +384,18 @@ float DotQ6K(const void* w, const void* a, int64_t n) {
                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
       for (int k = 0; k < 4; ++k) {
         const __m256i p = _mm256_maddubs_epi16(v[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k)));
-        const int j = 8 * h + 2 * k;  // scale (and 16-element block sum) of the low half; j + 1 for the high half
-        const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(int16_t(sc[j + 1])), _mm_set1_epi16(int16_t(sc[j])));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scv));
+        // Scale 8h + 2k for the low half (16 elements), 8h + 2k + 1 for the high half.
+        const __m256i pick = _mm256_set_m128i(_mm_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * k + 1))),
+                                              _mm_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * k))));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_shuffle_epi8(scv[h], pick)));
       }
     }
-    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
-    int corr = 0;
-    for (int j = 0; j < 16; ++j) corr += int(sc[j]) * int(y[b].bsums[j]);
-    const int sumi = _mm_cvtsi128_si32(s4) - 32 * corr;
+    // corr = sum of scale j x bsum j; reduced together with acc: lanes (isum, corr).
+    const __m256i cm = _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].bsums)));
+    const __m256i hsum = _mm256_hadd_epi32(acc, cm);
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(hsum), _mm256_extracti128_si256(hsum, 1));
+    s4 = _mm_hadd_epi32(s4, s4);
+    const int sumi = _mm_cvtsi128_si32(s4) - 32 * _mm_extract_epi32(s4, 1);
     sum += y[b].d * half(x + 208) * float(sumi);
   }
   return sum;
