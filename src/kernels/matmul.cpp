@@ -61,6 +61,7 @@ void PackedWeights::pack(const std::vector<Matrix*>& matrices, const std::vector
     const int64_t per = std::max<int64_t>(1, int64_t(4 << 20) / int64_t(8 * todo[i]->row_bytes));
     for (int64_t g = 0; g < groups; g += per) items.push_back({i, g, std::min(groups, g + per)});
   }
+  for (const Matrix* m : todo) will_need(*m);  // cold page cache: one burst of reads, not a fault per page
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t k; (k = next.fetch_add(1)) < items.size();) {
@@ -86,6 +87,14 @@ void PackedWeights::pack(const std::vector<Matrix*>& matrices, const std::vector
     const uintptr_t e = (reinterpret_cast<uintptr_t>(m.data) + size_t(m.n_out) * m.row_bytes) & ~(page - 1);
     if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
   }
+}
+
+void will_need(const Matrix& w) {
+  if (!w.data) return;
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t b = reinterpret_cast<uintptr_t>(w.data) & ~(page - 1);
+  const uintptr_t e = reinterpret_cast<uintptr_t>(w.data) + size_t(w.n_out) * w.row_bytes;
+  madvise(reinterpret_cast<void*>(b), e - b, MADV_WILLNEED);  // advice only: errors change nothing
 }
 
 ActType dot_type_of(GgmlType t, const char* what) {

@@ -79,6 +79,9 @@ class PackedWeights {
   size_t bytes_ = 0;
 };
 
+// Asks the kernel to read W's pages ahead (memory-mapped weights on a cold page cache), without waiting.
+void will_need(const Matrix& w);
+
 // Dequantises row r of W into out[0 .. n_in).
 void dequantize_row(const Matrix& w, int64_t r, float* out);
 

@@ -143,6 +143,7 @@ struct Layer {
   const gguf::TensorInfo* gate_exps = nullptr;
   const gguf::TensorInfo* up_exps = nullptr;
   const gguf::TensorInfo* down_exps = nullptr;
+  std::vector<uint8_t> expert_seen;  // experts whose pages were already asked for (moe_block)
   // PLE
   Matrix inp_gate, proj;
   std::vector<float> post_norm;
@@ -612,6 +613,16 @@ void Gemma4::moe_block(int l, int T, ThreadPool& pool) {
   exp_y_.resize(size_t(T) * size_t(K) * size_t(d));
   std::vector<std::vector<int>> slots(static_cast<size_t>(E));  // (t*K + k) indices per expert
   for (int i = 0; i < T * K; ++i) slots[size_t(sel_[size_t(i)])].push_back(i);
+  // The first time an expert is chosen, ask the kernel to read its weights ahead: on a cold page cache all
+  // of this layer's new experts then load in parallel, not one page fault at a time (a 26B-A4B file's first
+  // token waited ~10 s on faults). Each expert is asked for once, so warm runs pay nothing.
+  y.expert_seen.resize(size_t(E));
+  for (int e = 0; e < E; ++e) {
+    if (slots[size_t(e)].empty() || y.expert_seen[size_t(e)]) continue;
+    y.expert_seen[size_t(e)] = 1;
+    for (const gguf::TensorInfo* t : {y.gate_up_exps, y.gate_exps, y.up_exps, y.down_exps})
+      if (t) kernels::will_need(Matrix::of(*t, e));
+  }
   for (int e = 0; e < E; ++e) {
     const std::vector<int>& s = slots[size_t(e)];
     if (s.empty()) continue;
