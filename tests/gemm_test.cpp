@@ -104,6 +104,7 @@ TEST(Gemm, BlockedKernelsAreBitIdenticalToTheReferences) {
       const auto* r8 = weight_kernels(GgmlType::Q8_0);
       const auto want_seq = reference(r4->dot_repacked, w4, rb4, acts, p.rows);
       EXPECT_EQ(run(k.q4_0_seq, w4, rb4, true), want_seq) << "q4_0_seq " << what;
+      EXPECT_EQ(run(k.q4_0_seq, w4, rb4, true, &tiles_q4), want_seq) << "q4_0_seq (tiles) " << what;
       EXPECT_EQ(run(k.q4_0_lanes, w4, rb4, true), reference(r4->dot, w4, rb4, acts, p.rows)) << "q4_0_lanes " << what;
       EXPECT_EQ(run(k.q8_0_lanes, w8, rb8, true), reference(r8->dot, w8, rb8, acts, p.rows)) << "q8_0_lanes " << what;
       std::vector<uint8_t> packed(gemm::q4_0_packed_bytes(p.rows, p.n_in));

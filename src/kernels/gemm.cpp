@@ -90,7 +90,7 @@ HWY_INLINE void transpose8(const __m256i in[8], __m256i out[8]) {
 
 constexpr size_t kPackedBlock = 8 * 32 + 8 * 4;
 constexpr size_t kQ4PackedBlock = kQ4_0PackedBlockBytes;
-constexpr int64_t kGroupsPerPass = 8;  // unpacked into scratch per prefill pass  // 8 interleaved quant vectors + 8 row scales
+constexpr int64_t kGroupsPerPass = 8;  // 8-row groups unpacked into scratch per prefill pass (scratch_bytes)
 
 // One Q4_0 block of eight rows (w[k] lane r = unsigned quants 4k..4k+3 of row r, dw their scales) against
 // token tok's Q8_0 block b: acc + float(block isum) * (dw * da), the reference's per-block step.
@@ -181,38 +181,6 @@ void Q4_0SeqFew(const Args& a) {
       }
     }
     for (int64_t t = 0; t < a.n_tok; ++t) _mm256_storeu_ps(a.y + t * a.y_stride + g, acc[t]);
-  }
-}
-
-void Q4_0Seq(const Args& a) {
-  if (a.n_tok < 4) return Q4_0SeqFew(a);
-  const int64_t nb = a.n_in / 32;
-  uint8_t* pk = a.scratch;
-  const size_t group_bytes = 8 * a.w_row_bytes, group_lines = (group_bytes + 63) / 64;
-  for (int64_t g = 0; g < a.n_rows; g += 8) {
-    // The next group's rows are one contiguous region: prefetch it a slice per block, so the reads below
-    // (which hop between eight rows) find it in cache.
-    const uint8_t* next = a.w + size_t(g + 8) * a.w_row_bytes;
-    const bool has_next = g + 8 < a.n_rows;
-    for (int64_t b = 0; b < nb; ++b) {
-      if (has_next)
-        for (size_t l = size_t(b) * group_lines / size_t(nb); l < size_t(b + 1) * group_lines / size_t(nb); ++l)
-          _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T0);
-      __m256i rows[8], w[8];
-      alignas(32) float dw[8];
-      for (int r = 0; r < 8; ++r) {
-        const uint8_t* blk = a.w + size_t(g + r) * a.w_row_bytes + size_t(b) * 18;
-        dw[r] = half_at(blk);
-        rows[r] = q4_nibbles(blk + 2);
-      }
-      transpose8(rows, w);
-      uint8_t* dst = pk + size_t(b) * kPackedBlock;
-      for (int k = 0; k < 8; ++k) _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 32 * k), w[k]);
-      std::memcpy(dst + 256, dw, 32);
-    }
-    int64_t t0 = 0;
-    for (; t0 + 4 <= a.n_tok; t0 += 4) q4_0_seq_tile<4>(pk, nb, a, t0, g);
-    for (; t0 < a.n_tok; ++t0) q4_0_seq_tile<1>(pk, nb, a, t0, g);
   }
 }
 
@@ -338,12 +306,47 @@ HEARTH_WIDE inline void wide_tile(const uint8_t* pk, const uint8_t* act, int64_t
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(a.y + (t0 + t) * a.y_stride + g, acc[t]);
 }
 
-// Prefill over `pairs` pairs of packed groups starting at grp (rows g..): unpack the weights, then run
-// every tile of tokens (Args::act_tiles) over every pair.
-HEARTH_WIDE void wide_pass(const uint8_t* grp, int64_t nb, int64_t pairs, const Args& a, int64_t g) {
+// Sixteen plain Q4_0 rows into the same layout: each block's 16 quant bytes of four rows fill one vector,
+// and two-source permutes pick dword k of every row (gathers were slower than the tile they fed).
+HEARTH_WIDE inline void unpack_rows16(const uint8_t* w, size_t row_bytes, int64_t nb, uint8_t* dst) {
+  const __m512i m = _mm512_set1_epi8(0x0F);
+  __m512i pick[4];
+  for (int k = 0; k < 4; ++k)  // lanes 0-7: dword k of rows 0-7 from (a, b) = rows 0-3, 4-7
+    pick[k] = _mm512_setr_epi32(k, 4 + k, 8 + k, 12 + k, 16 + k, 20 + k, 24 + k, 28 + k, k, 4 + k, 8 + k, 12 + k,
+                                16 + k, 20 + k, 24 + k, 28 + k);
+  for (int64_t b = 0; b < nb; ++b, dst += kWideBlock) {
+    const uint8_t* x = w + size_t(b) * 18;
+    __m512i four[4];  // rows 4i..4i+3, 16 quant bytes each
+    alignas(32) uint16_t d16[16];
+    for (int i = 0; i < 4; ++i) {
+      const uint8_t* r = x + size_t(4 * i) * row_bytes;
+      __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 2)));
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + row_bytes + 2)), 1);
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 2 * row_bytes + 2)), 2);
+      four[i] = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 3 * row_bytes + 2)), 3);
+      for (int j = 0; j < 4; ++j) std::memcpy(&d16[4 * i + j], r + size_t(j) * row_bytes, 2);
+    }
+    for (int k = 0; k < 4; ++k) {  // bytes 4k..4k+3: low nibbles = elements 4k.., high = 16 + 4k..
+      const __m512i lo8 = _mm512_permutex2var_epi32(four[0], pick[k], four[1]);  // rows 0-7 (twice)
+      const __m512i hi8 = _mm512_permutex2var_epi32(four[2], pick[k], four[3]);  // rows 8-15 (twice)
+      const __m512i v = _mm512_shuffle_i64x2(lo8, hi8, 0x44);                     // rows 0-7 | rows 8-15
+      _mm512_storeu_si512(dst + 64 * k, _mm512_and_si512(v, m));
+      _mm512_storeu_si512(dst + 64 * (k + 4), _mm512_and_si512(_mm512_srli_epi16(v, 4), m));
+    }
+    _mm512_storeu_ps(dst + 512, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d16))));
+  }
+}
+
+// Prefill over `pairs` pairs of 8-row groups starting at row g: unpack the weights (from packed groups at
+// src, or from plain rows at src), then run every tile of tokens (Args::act_tiles) over every pair.
+HEARTH_WIDE void wide_pass(const uint8_t* src, bool packed, int64_t nb, int64_t pairs, const Args& a, int64_t g) {
   const size_t group_bytes = size_t(nb) * kQ4PackedBlock, pair_bytes = size_t(nb) * kWideBlock;
-  for (int64_t j = 0; j < pairs; ++j)
-    unpack_pair(grp + 2 * j * group_bytes, grp + (2 * j + 1) * group_bytes, nb, a.scratch + j * pair_bytes);
+  for (int64_t j = 0; j < pairs; ++j) {
+    if (packed)
+      unpack_pair(src + 2 * j * group_bytes, src + (2 * j + 1) * group_bytes, nb, a.scratch + j * pair_bytes);
+    else
+      unpack_rows16(src + size_t(16 * j) * a.w_row_bytes, a.w_row_bytes, nb, a.scratch + j * pair_bytes);
+  }
   for (int64_t t0 = 0; t0 < a.n_tok; t0 += kActTileTokens) {
     const int nt = int(std::min<int64_t>(kActTileTokens, a.n_tok - t0));
     const uint8_t* act = a.act_tiles + size_t(t0 / kActTileTokens) * size_t(nb) * kActTileBlock;
@@ -548,6 +551,49 @@ HEARTH_WIDE void Q4_KWide(const Args& a) {
 }
 #endif
 
+// Q4_0 rows as stored, in the repacked order (MoE experts, or packing turned off): AVX-512 targets take
+// sixteen rows at a time through the wide tile; the rest unpack each group of eight rows into scratch.
+void Q4_0Seq(const Args& a) {
+  if (a.n_tok < 4) return Q4_0SeqFew(a);
+  const int64_t nb = a.n_in / 32;
+  int64_t g0 = 0;
+#ifdef HEARTH_GEMM_VNNI
+  if (a.act_tiles && a.scratch)  // AVX-512: sixteen rows at a time, gathered straight from the rows
+    while (g0 + 16 <= a.n_rows) {
+      const int64_t pairs = std::min<int64_t>(kGroupsPerPass / 2, (a.n_rows - g0) / 16);
+      wide_pass(a.w + size_t(g0) * a.w_row_bytes, false, nb, pairs, a, g0);
+      g0 += 16 * pairs;
+    }
+#endif
+  uint8_t* pk = a.scratch;
+  const size_t group_bytes = 8 * a.w_row_bytes, group_lines = (group_bytes + 63) / 64;
+  for (int64_t g = g0; g < a.n_rows; g += 8) {
+    // The next group's rows are one contiguous region: prefetch it a slice per block, so the reads below
+    // (which hop between eight rows) find it in cache.
+    const uint8_t* next = a.w + size_t(g + 8) * a.w_row_bytes;
+    const bool has_next = g + 8 < a.n_rows;
+    for (int64_t b = 0; b < nb; ++b) {
+      if (has_next)
+        for (size_t l = size_t(b) * group_lines / size_t(nb); l < size_t(b + 1) * group_lines / size_t(nb); ++l)
+          _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T0);
+      __m256i rows[8], w[8];
+      alignas(32) float dw[8];
+      for (int r = 0; r < 8; ++r) {
+        const uint8_t* blk = a.w + size_t(g + r) * a.w_row_bytes + size_t(b) * 18;
+        dw[r] = half_at(blk);
+        rows[r] = q4_nibbles(blk + 2);
+      }
+      transpose8(rows, w);
+      uint8_t* dst = pk + size_t(b) * kPackedBlock;
+      for (int k = 0; k < 8; ++k) _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 32 * k), w[k]);
+      std::memcpy(dst + 256, dw, 32);
+    }
+    int64_t t0 = 0;
+    for (; t0 + 4 <= a.n_tok; t0 += 4) q4_0_seq_tile<4>(pk, nb, a, t0, g);
+    for (; t0 < a.n_tok; ++t0) q4_0_seq_tile<1>(pk, nb, a, t0, g);
+  }
+}
+
 void Q4_0Packed(const Args& a) {
   const int64_t nb = a.n_in / 32;
   for (int64_t g = 0; g < a.n_rows; g += 8) {
@@ -555,7 +601,7 @@ void Q4_0Packed(const Args& a) {
 #ifdef HEARTH_GEMM_VNNI
     if (a.n_tok >= 4 && a.scratch && a.act_tiles && a.n_rows - g >= 16) {
       const int64_t pairs = std::min<int64_t>(kGroupsPerPass / 2, (a.n_rows - g) / 16);
-      wide_pass(grp, nb, pairs, a, g);
+      wide_pass(grp, true, nb, pairs, a, g);
       g += 16 * pairs - 8;  // the loop adds the last 8
       continue;
     }
@@ -607,6 +653,7 @@ Kernels GetKernels() {
   k.q4_0_packed = Q4_0Packed;
 #endif
 #ifdef HEARTH_GEMM_VNNI
+  k.wide_tiles = true;
   k.q8_0_wide = Q8_0Wide;
   k.q4_k_wide = Q4_KWide;
 #endif

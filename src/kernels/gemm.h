@@ -38,6 +38,8 @@ struct Kernels {
   Fn q4_0_lanes = nullptr;
   // q4_0_seq on weights in the packed layout below (Args::w = packed data of the first group).
   Fn q4_0_packed = nullptr;
+  // AVX-512 targets: q4_0_seq and q4_0_packed prefill read Args::act_tiles in TileLayout::q4_0 when given.
+  bool wide_tiles = false;
   // q8_0_lanes for 4+ tokens, reading the activations from Args::act_tiles in TileLayout::q8_0 only.
   Fn q8_0_wide = nullptr;
   // Q4_K x Q8_K in the reference order (quant.cpp dot_q4_k) for 4+ tokens: groups of 16 rows, activations

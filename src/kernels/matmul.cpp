@@ -176,7 +176,7 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
   // Prefill: the AVX-512 kernels read the activations interleaved in tiles of tokens.
   const uint8_t* tiles = nullptr;
   if (n_tok >= 4 && acts.type == ActType::Q8_0) {
-    if (packed && gemm::best().q8_0_wide) {  // the same CPUs run the wide packed Q4_0 path
+    if ((packed || (fn && fn == gemm::best().q4_0_seq)) && gemm::best().wide_tiles) {
       tiles = act_tiles(acts, gemm::TileLayout::q4_0, pool);
     } else if (fn && fn == gemm::best().q8_0_lanes && gemm::best().q8_0_wide) {
       fn = gemm::best().q8_0_wide;
