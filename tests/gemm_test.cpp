@@ -183,68 +183,77 @@ TEST(Gemm, MatmulWithPackedWeightsAndARowTail) {
   }
 }
 
-// Random Q4_K rows: random quants and 6-bit scales/mins, small positive d and dmin.
-std::vector<uint8_t> q4_k_weights(int64_t rows, int64_t n_in, std::mt19937& rng) {
-  std::vector<uint8_t> w(hearth::gguf::row_bytes(GgmlType::Q4_K, n_in) * size_t(rows));
+// Random K-quant rows: random quants and scales (Q4_K: 6-bit scales/mins; Q6_K: int8 scales), small
+// positive d (and dmin).
+std::vector<uint8_t> k_quant_weights(GgmlType t, int64_t rows, int64_t n_in, std::mt19937& rng) {
+  std::vector<uint8_t> w(hearth::gguf::row_bytes(t, n_in) * size_t(rows));
   std::uniform_int_distribution<int> byte(0, 255);
   std::uniform_real_distribution<float> small(0.001f, 0.02f);
   for (auto& v : w) v = uint8_t(byte(rng));
-  for (size_t b = 0; b < w.size(); b += 144) {
+  const size_t block = t == GgmlType::Q4_K ? 144 : 210;
+  for (size_t b = 0; b < w.size(); b += block) {
     const uint16_t d = hearth::f32_to_fp16(small(rng)), dmin = hearth::f32_to_fp16(small(rng));
-    std::memcpy(&w[b], &d, 2);
-    std::memcpy(&w[b + 2], &dmin, 2);
+    if (t == GgmlType::Q4_K) {
+      std::memcpy(&w[b], &d, 2);
+      std::memcpy(&w[b + 2], &dmin, 2);
+    } else {
+      std::memcpy(&w[b + 208], &d, 2);
+    }
   }
   return w;
 }
 
-// The Q4_K prefill kernel gives the reference dot's bits (whole tiles, short tiles, lone tokens), directly
-// and through matmul (with a tail of rows outside the groups of 16, on one and two threads).
-TEST(Gemm, Q4KWideIsBitIdenticalToTheReference) {
+// The K-quant prefill kernels give the reference dots' bits (whole tiles, short tiles, lone tokens),
+// directly and through matmul (with a tail of rows outside the groups of 16, on one and two threads).
+TEST(Gemm, KQuantWideKernelsAreBitIdenticalToTheReferences) {
   std::mt19937 rng(17);
-  const auto* ref = weight_kernels(GgmlType::Q4_K);
   int targets = 0;
-  gemm::for_each_target([&](const gemm::Kernels& k) {
-    if (!k.q4_k_wide) return;
-    ++targets;
-    ThreadPool pool(1);
-    const Problem problems[] = {{16, 256, 4}, {32, 512, 9}, {48, 768, 17}, {16, 256, 13}, {64, 1536, 8}};
-    for (const Problem& p : problems) {
-      const auto x = randn(size_t(p.n_in * p.n_tok), rng, 2.0f);
-      EncodedActs acts;
-      encode_acts(ActType::Q8_K, x.data(), p.n_tok, p.n_in, p.n_in, acts, pool);
-      std::vector<uint8_t> tiles(gemm::act_tiles_bytes(gemm::TileLayout::q8_k, p.n_tok, p.n_in));
-      gemm::pack_act_tiles(gemm::TileLayout::q8_k, acts.data.data(), acts.row_bytes, nullptr, nullptr, p.n_tok, p.n_in,
-                           0, (p.n_tok + gemm::kActTileTokens - 1) / gemm::kActTileTokens, tiles.data());
-      const auto w = q4_k_weights(p.rows, p.n_in, rng);
-      const size_t rb = hearth::gguf::row_bytes(GgmlType::Q4_K, p.n_in);
-      std::vector<uint8_t> scratch(gemm::scratch_bytes(p.n_in) + 64);
-      std::vector<float> y(size_t(p.rows * p.n_tok), -1.0f);
-      gemm::Args a;
-      a.w = w.data();
-      a.w_row_bytes = rb;
-      a.n_rows = p.rows;
-      a.n_in = p.n_in;
-      a.acts = acts.data.data();
-      a.act_row_bytes = acts.row_bytes;
-      a.n_tok = p.n_tok;
-      a.act_tiles = tiles.data();
-      a.y = y.data();
-      a.y_stride = p.rows;
-      a.scratch = scratch.data();
-      k.q4_k_wide(a);
-      EXPECT_EQ(y, reference(ref->dot, w, rb, acts, p.rows))
-          << k.target << " rows " << p.rows << " n_in " << p.n_in << " tokens " << p.n_tok;
-    }
-  });
-  if (gemm::best().q4_k_wide) {
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
+    const auto* ref = weight_kernels(type);
+    gemm::for_each_target([&](const gemm::Kernels& k) {
+      const gemm::Fn fn = type == GgmlType::Q4_K ? k.q4_k_wide : k.q6_k_wide;
+      if (!fn) return;
+      ++targets;
+      ThreadPool pool(1);
+      const Problem problems[] = {{16, 256, 4}, {32, 512, 9}, {48, 768, 17}, {16, 256, 13}, {64, 1536, 8}};
+      for (const Problem& p : problems) {
+        const auto x = randn(size_t(p.n_in * p.n_tok), rng, 2.0f);
+        EncodedActs acts;
+        encode_acts(ActType::Q8_K, x.data(), p.n_tok, p.n_in, p.n_in, acts, pool);
+        std::vector<uint8_t> tiles(gemm::act_tiles_bytes(gemm::TileLayout::q8_k, p.n_tok, p.n_in));
+        gemm::pack_act_tiles(gemm::TileLayout::q8_k, acts.data.data(), acts.row_bytes, nullptr, nullptr, p.n_tok,
+                             p.n_in, 0, (p.n_tok + gemm::kActTileTokens - 1) / gemm::kActTileTokens, tiles.data());
+        const auto w = k_quant_weights(type, p.rows, p.n_in, rng);
+        const size_t rb = hearth::gguf::row_bytes(type, p.n_in);
+        std::vector<uint8_t> scratch(gemm::scratch_bytes(p.n_in) + 64);
+        std::vector<float> y(size_t(p.rows * p.n_tok), -1.0f);
+        gemm::Args a;
+        a.w = w.data();
+        a.w_row_bytes = rb;
+        a.n_rows = p.rows;
+        a.n_in = p.n_in;
+        a.acts = acts.data.data();
+        a.act_row_bytes = acts.row_bytes;
+        a.n_tok = p.n_tok;
+        a.act_tiles = tiles.data();
+        a.y = y.data();
+        a.y_stride = p.rows;
+        a.scratch = scratch.data();
+        fn(a);
+        EXPECT_EQ(y, reference(ref->dot, w, rb, acts, p.rows)) << hearth::gguf::type_name(type) << " " << k.target
+                                                                << " rows " << p.rows << " n_in " << p.n_in
+                                                                << " tokens " << p.n_tok;
+      }
+    });
+    if (!(type == GgmlType::Q4_K ? gemm::best().q4_k_wide : gemm::best().q6_k_wide)) continue;
     const int64_t n_in = 512, rows = 40;
-    const auto w = q4_k_weights(rows, n_in, rng);
+    const auto w = k_quant_weights(type, rows, n_in, rng);
     Matrix m;
-    m.type = GgmlType::Q4_K;
+    m.type = type;
     m.data = w.data();
     m.n_in = n_in;
     m.n_out = rows;
-    m.row_bytes = hearth::gguf::row_bytes(GgmlType::Q4_K, n_in);
+    m.row_bytes = hearth::gguf::row_bytes(type, n_in);
     for (int threads : {1, 2}) {
       ThreadPool pool(threads);
       const int64_t n_tok = 11;
@@ -255,7 +264,7 @@ TEST(Gemm, Q4KWideIsBitIdenticalToTheReference) {
       matmul(m, x.data(), n_tok, n_in, y1.data(), rows, pool, scratch);
       simd::set_enabled(true);
       matmul(m, x.data(), n_tok, n_in, y2.data(), rows, pool, scratch);
-      EXPECT_EQ(y1, y2) << threads << " threads";
+      EXPECT_EQ(y1, y2) << hearth::gguf::type_name(type) << " " << threads << " threads";
     }
   }
 #if defined(__x86_64__)

@@ -306,33 +306,39 @@ HEARTH_WIDE inline void wide_tile(const uint8_t* pk, const uint8_t* act, int64_t
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(a.y + (t0 + t) * a.y_stride + g, acc[t]);
 }
 
-// Sixteen plain Q4_0 rows into the same layout: each block's 16 quant bytes of four rows fill one vector,
-// and two-source permutes pick dword k of every row (gathers were slower than the tile they fed).
+// out[k] lane r = dword k of the 16 bytes at p + r * stride, for sixteen rows r: four rows fill one vector,
+// then two-source permutes pick dword k of every row (gathers were slower than the tiles they fed).
+HEARTH_WIDE inline void transpose16x4(const uint8_t* p, size_t stride, __m512i out[4]) {
+  __m512i four[4];  // rows 4i..4i+3
+  for (int i = 0; i < 4; ++i) {
+    const uint8_t* r = p + size_t(4 * i) * stride;
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r)));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + stride)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 2 * stride)), 2);
+    four[i] = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 3 * stride)), 3);
+  }
+  for (int k = 0; k < 4; ++k) {  // lanes 0-7 (and again 8-15): dword k of the eight rows of two sources
+    const __m512i pick = _mm512_setr_epi32(k, 4 + k, 8 + k, 12 + k, 16 + k, 20 + k, 24 + k, 28 + k, k, 4 + k, 8 + k,
+                                           12 + k, 16 + k, 20 + k, 24 + k, 28 + k);
+    const __m512i lo8 = _mm512_permutex2var_epi32(four[0], pick, four[1]);
+    const __m512i hi8 = _mm512_permutex2var_epi32(four[2], pick, four[3]);
+    out[k] = _mm512_shuffle_i64x2(lo8, hi8, 0x44);  // rows 0-7 | rows 8-15
+  }
+}
+
+// Sixteen plain Q4_0 rows into the wide layout.
 HEARTH_WIDE inline void unpack_rows16(const uint8_t* w, size_t row_bytes, int64_t nb, uint8_t* dst) {
   const __m512i m = _mm512_set1_epi8(0x0F);
-  __m512i pick[4];
-  for (int k = 0; k < 4; ++k)  // lanes 0-7: dword k of rows 0-7 from (a, b) = rows 0-3, 4-7
-    pick[k] = _mm512_setr_epi32(k, 4 + k, 8 + k, 12 + k, 16 + k, 20 + k, 24 + k, 28 + k, k, 4 + k, 8 + k, 12 + k,
-                                16 + k, 20 + k, 24 + k, 28 + k);
   for (int64_t b = 0; b < nb; ++b, dst += kWideBlock) {
     const uint8_t* x = w + size_t(b) * 18;
-    __m512i four[4];  // rows 4i..4i+3, 16 quant bytes each
-    alignas(32) uint16_t d16[16];
-    for (int i = 0; i < 4; ++i) {
-      const uint8_t* r = x + size_t(4 * i) * row_bytes;
-      __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 2)));
-      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + row_bytes + 2)), 1);
-      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 2 * row_bytes + 2)), 2);
-      four[i] = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 3 * row_bytes + 2)), 3);
-      for (int j = 0; j < 4; ++j) std::memcpy(&d16[4 * i + j], r + size_t(j) * row_bytes, 2);
-    }
+    __m512i v[4];
+    transpose16x4(x + 2, row_bytes, v);
     for (int k = 0; k < 4; ++k) {  // bytes 4k..4k+3: low nibbles = elements 4k.., high = 16 + 4k..
-      const __m512i lo8 = _mm512_permutex2var_epi32(four[0], pick[k], four[1]);  // rows 0-7 (twice)
-      const __m512i hi8 = _mm512_permutex2var_epi32(four[2], pick[k], four[3]);  // rows 8-15 (twice)
-      const __m512i v = _mm512_shuffle_i64x2(lo8, hi8, 0x44);                     // rows 0-7 | rows 8-15
-      _mm512_storeu_si512(dst + 64 * k, _mm512_and_si512(v, m));
-      _mm512_storeu_si512(dst + 64 * (k + 4), _mm512_and_si512(_mm512_srli_epi16(v, 4), m));
+      _mm512_storeu_si512(dst + 64 * k, _mm512_and_si512(v[k], m));
+      _mm512_storeu_si512(dst + 64 * (k + 4), _mm512_and_si512(_mm512_srli_epi16(v[k], 4), m));
     }
+    alignas(32) uint16_t d16[16];
+    for (int r = 0; r < 16; ++r) std::memcpy(&d16[r], x + size_t(r) * row_bytes, 2);
     _mm512_storeu_ps(dst + 512, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d16))));
   }
 }
@@ -439,7 +445,7 @@ HEARTH_WIDE void Q8_0Wide(const Args& a) {
 // integers per superblock (sumi = sum of scale x sub-block dot, summ = sum of min x pair of bsums) and
 // then does sum += d_a * d * float(sumi) - d_a * dmin * float(summ); the integers are exact in any order
 // and the float steps are the same per lane, so the bits are the reference's.
-// Unpacked layout of sixteen rows for one superblock: 64 quant vectors (sub-block j, dword k at vector
+// Unpacked layout of sixteen rows for one superblock (transpose16x4): 64 quant vectors (sub-block j, dword k at vector
 // 8j + k: lane r = quants 32j + 4k .. +3 of row r, one per byte), 8 scale vectors (int32), 8 min vectors
 // (int16 pairs m, m), then d and dmin (float).
 constexpr size_t kQ4KWide = 64 * 64 + 8 * 64 + 8 * 64 + 2 * 64;
@@ -447,16 +453,18 @@ constexpr size_t kQ4KScales = 64 * 64, kQ4KMins = kQ4KScales + 8 * 64, kQ4KD = k
 constexpr size_t kQ8KTileBlock = (512 + 64 + 8) * 4;
 
 HEARTH_WIDE inline void unpack_q4_k(const uint8_t* w, size_t row_bytes, int64_t nsb, uint8_t* dst) {
-  const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                          _mm512_set1_epi32(int(row_bytes)));
   const __m512i m = _mm512_set1_epi8(0x0F);
   for (int64_t sb = 0; sb < nsb; ++sb, dst += kQ4KWide) {
     const uint8_t* x = w + size_t(sb) * 144;
     for (int c = 0; c < 4; ++c)
-      for (int k = 0; k < 8; ++k) {  // dword k of chunk c: low nibbles -> sub-block 2c, high -> 2c + 1
-        const __m512i v = _mm512_i32gather_epi32(rows, x + 16 + 32 * c + 4 * k, 1);
-        _mm512_storeu_si512(dst + 64 * (16 * c + k), _mm512_and_si512(v, m));
-        _mm512_storeu_si512(dst + 64 * (16 * c + 8 + k), _mm512_and_si512(_mm512_srli_epi16(v, 4), m));
+      for (int half = 0; half < 2; ++half) {  // dword k of chunk c: low nibbles -> sub-block 2c, high -> 2c + 1
+        __m512i v[4];
+        transpose16x4(x + 16 + 32 * c + 16 * half, row_bytes, v);
+        for (int i = 0; i < 4; ++i) {
+          const int k = 4 * half + i;
+          _mm512_storeu_si512(dst + 64 * (16 * c + k), _mm512_and_si512(v[i], m));
+          _mm512_storeu_si512(dst + 64 * (16 * c + 8 + k), _mm512_and_si512(_mm512_srli_epi16(v[i], 4), m));
+        }
       }
     int32_t* sc = reinterpret_cast<int32_t*>(dst + kQ4KScales);
     int16_t* mn = reinterpret_cast<int16_t*>(dst + kQ4KMins);
@@ -549,6 +557,127 @@ HEARTH_WIDE void Q4_KWide(const Args& a) {
     }
   }
 }
+
+// Q6_K x Q8_K with AVX-512, lane = row, in the reference order (quant.cpp dot_q6_k): quants as unsigned
+// 0..63, sumi = sum of scale j x (sub-block j dot) - 32 x sum of scale j x bsum j (exact integers), then
+// sum += d_a * d * float(sumi) per lane. Unpacked layout of sixteen rows per superblock: 64 quant vectors
+// (vector i: lane r = quants 4i..4i+3 of row r), 16 scale vectors (int32), 8 scale-pair vectors (int16
+// pairs of scales 2p, 2p + 1), then d (float).
+constexpr size_t kQ6KScales = 64 * 64, kQ6KPairs = kQ6KScales + 16 * 64, kQ6KD = kQ6KPairs + 8 * 64;
+constexpr size_t kQ6KWide = kQ6KD + 64;
+
+HEARTH_WIDE inline void unpack_q6_k(const uint8_t* w, size_t row_bytes, int64_t nsb, uint8_t* dst) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+  alignas(64) uint8_t q[16][256];  // the sixteen rows' quants of one superblock in element order
+  for (int64_t sb = 0; sb < nsb; ++sb, dst += kQ6KWide) {
+    int32_t* sc = reinterpret_cast<int32_t*>(dst + kQ6KScales);
+    int16_t* pairs = reinterpret_cast<int16_t*>(dst + kQ6KPairs);
+    float* d = reinterpret_cast<float*>(dst + kQ6KD);
+    for (int r = 0; r < 16; ++r) {
+      const uint8_t* x = w + size_t(r) * row_bytes + size_t(sb) * 210;
+      for (int h = 0; h < 2; ++h) {  // elements 128h + 32m + l from ql (4 bits) and qh (2 bits)
+        const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 64 * h));
+        const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 64 * h + 32));
+        const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 128 + 32 * h));
+        uint8_t* o = q[r] + 128 * h;
+        const __m256i v0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+        const __m256i v1 = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+        const __m256i v2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+        const __m256i v3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(o), v0);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(o + 32), v1);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(o + 64), v2);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(o + 96), v3);
+      }
+      const int8_t* s8 = reinterpret_cast<const int8_t*>(x + 192);
+      for (int j = 0; j < 16; ++j) sc[16 * j + r] = s8[j];
+      for (int p = 0; p < 8; ++p) {
+        pairs[32 * p + 2 * r] = s8[2 * p];
+        pairs[32 * p + 2 * r + 1] = s8[2 * p + 1];
+      }
+      d[r] = half_at(x + 208);
+    }
+    for (int c = 0; c < 16; ++c) {  // 16-byte chunk c = dwords 4c..4c+3
+      __m512i v[4];
+      transpose16x4(q[0] + 16 * c, 256, v);
+      for (int k = 0; k < 4; ++k) _mm512_storeu_si512(dst + 64 * (4 * c + k), v[k]);
+    }
+  }
+}
+
+template <int NT>
+HEARTH_WIDE inline void q6_k_tile(const uint8_t* wk, const uint8_t* act, int64_t nsb, const Args& a, int64_t t0,
+                                  int64_t g) {
+  __m512 acc[NT];
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* blk = wk + size_t(sb) * kQ6KWide;
+    const int32_t* ad = reinterpret_cast<const int32_t*>(act + size_t(sb) * kQ8KTileBlock);
+    __m512i sumi[NT], s[NT];
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
+    for (int j = 0; j < 16; ++j) {
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        const __m512i w = _mm512_loadu_si512(blk + 64 * (4 * j + k));
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; ++t) s[t] = _mm512_dpbusd_epi32(s[t], w, _mm512_set1_epi32(ad[8 * (4 * j + k) + t]));
+      }
+      const __m512i sc = _mm512_loadu_si512(blk + kQ6KScales + 64 * j);
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(s[t], sc));
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();  // now sum of scale x bsum
+#pragma GCC unroll 8
+    for (int p = 0; p < 8; ++p) {
+      const __m512i sp = _mm512_loadu_si512(blk + kQ6KPairs + 64 * p);
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) s[t] = _mm512_dpwssd_epi32(s[t], sp, _mm512_set1_epi32(ad[512 + 8 * p + t]));
+    }
+    const __m512 dw = _mm512_loadu_ps(blk + kQ6KD);
+    const float* da = reinterpret_cast<const float*>(ad + 576);
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) {
+      const __m512i si = _mm512_sub_epi32(sumi[t], _mm512_slli_epi32(s[t], 5));
+      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(da[t]), dw), _mm512_cvtepi32_ps(si)));
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(a.y + (t0 + t) * a.y_stride + g, acc[t]);
+}
+
+HEARTH_WIDE void Q6_KWide(const Args& a) {
+  const int64_t nsb = a.n_in / 256;
+  const size_t group_bytes = size_t(nsb) * kQ6KWide;
+  for (int64_t g = 0; g < a.n_rows; g += 32) {
+    const int64_t ng = std::min<int64_t>(2, (a.n_rows - g) / 16);
+    for (int64_t j = 0; j < ng; ++j)
+      unpack_q6_k(a.w + size_t(g + 16 * j) * a.w_row_bytes, a.w_row_bytes, nsb, a.scratch + j * group_bytes);
+    for (int64_t t0 = 0; t0 < a.n_tok; t0 += kActTileTokens) {
+      const int nt = int(std::min<int64_t>(kActTileTokens, a.n_tok - t0));
+      const uint8_t* act = a.act_tiles + size_t(t0 / kActTileTokens) * size_t(nsb) * kQ8KTileBlock;
+      for (int64_t j = 0; j < ng; ++j) {
+        const uint8_t* wk = a.scratch + j * group_bytes;
+        int done = 0;
+        if (nt == 8) {
+          q6_k_tile<8>(wk, act, nsb, a, t0, g + 16 * j);
+          done = 8;
+        } else if (nt >= 4) {
+          q6_k_tile<4>(wk, act, nsb, a, t0, g + 16 * j);
+          done = 4;
+        }
+        for (int t = done; t < nt; ++t) q6_k_tile<1>(wk, act + 4 * t, nsb, a, t0 + t, g + 16 * j);
+      }
+    }
+  }
+}
 #endif
 
 // Q4_0 rows as stored, in the repacked order (MoE experts, or packing turned off): AVX-512 targets take
@@ -558,7 +687,7 @@ void Q4_0Seq(const Args& a) {
   const int64_t nb = a.n_in / 32;
   int64_t g0 = 0;
 #ifdef HEARTH_GEMM_VNNI
-  if (a.act_tiles && a.scratch)  // AVX-512: sixteen rows at a time, gathered straight from the rows
+  if (a.act_tiles && a.scratch)  // AVX-512: sixteen rows at a time, unpacked straight from the rows
     while (g0 + 16 <= a.n_rows) {
       const int64_t pairs = std::min<int64_t>(kGroupsPerPass / 2, (a.n_rows - g0) / 16);
       wide_pass(a.w + size_t(g0) * a.w_row_bytes, false, nb, pairs, a, g0);
@@ -656,6 +785,7 @@ Kernels GetKernels() {
   k.wide_tiles = true;
   k.q8_0_wide = Q8_0Wide;
   k.q4_k_wide = Q4_KWide;
+  k.q6_k_wide = Q6_KWide;
 #endif
   return k;
 }

@@ -183,16 +183,18 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
       tiles = act_tiles(acts, gemm::TileLayout::q8_0, pool);
     }
   }
-  const bool q4_k_wide = n_tok >= 4 && w.type == GgmlType::Q4_K && acts.type == ActType::Q8_K &&
-                         gemm::best().q4_k_wide && w.n_out >= 16;
-  if (q4_k_wide) {
-    fn = gemm::best().q4_k_wide;
+  const gemm::Fn k_wide = w.type == GgmlType::Q4_K   ? gemm::best().q4_k_wide
+                          : w.type == GgmlType::Q6_K ? gemm::best().q6_k_wide
+                                                     : nullptr;
+  const bool k_quant_wide = n_tok >= 4 && k_wide && acts.type == ActType::Q8_K && w.n_out >= 16;  // K-quants
+  if (k_quant_wide) {
+    fn = k_wide;
     tiles = act_tiles(acts, gemm::TileLayout::q8_k, pool);
   }
   if (fn && w.n_out >= 8) {
     // Groups of rows on the blocked kernel (packed weights: group g starts at packed + g * group bytes),
     // then the rows left over after the last whole group through the per-row dots.
-    const int64_t group = packed ? 8 : q4_k_wide ? 16 : gemm::best().rows_per_group, n_groups = w.n_out / group;
+    const int64_t group = packed ? 8 : k_quant_wide ? 16 : gemm::best().rows_per_group, n_groups = w.n_out / group;
     const size_t packed_group_bytes = size_t(w.n_in / 32) * gemm::kQ4_0PackedBlockBytes;
     pool.parallel_for(n_groups, [&](int64_t b, int64_t e, int) {
       thread_local std::vector<uint8_t> scratch;
