@@ -53,6 +53,28 @@ std::vector<float> reference(VecDotFn dot, const std::vector<uint8_t>& w, size_t
   return y;
 }
 
+// Runs a blocked kernel over `rows` rows of w and every token of acts; returns y[t * rows + r].
+std::vector<float> run_kernel(gemm::Fn fn, const std::vector<uint8_t>& w, size_t rb, int64_t rows,
+                              const EncodedActs& acts, uint8_t* scratch, const std::vector<uint8_t>* tiles) {
+  std::vector<float> y(size_t(rows * acts.n_tok), -1.0f);
+  gemm::Args a;
+  a.w = w.data();
+  a.w_row_bytes = rb;
+  a.n_rows = rows;
+  a.n_in = acts.n_in;
+  a.acts = acts.data.data();
+  a.act_row_bytes = acts.row_bytes;
+  a.n_tok = acts.n_tok;
+  a.act_sums = acts.block_sums.data();
+  a.act_d = acts.block_d.data();
+  a.act_tiles = tiles ? tiles->data() : nullptr;
+  a.y = y.data();
+  a.y_stride = rows;
+  a.scratch = scratch;
+  fn(a);
+  return y;
+}
+
 TEST(Gemm, BlockedKernelsAreBitIdenticalToTheReferences) {
   std::mt19937 rng(7);
   ThreadPool pool(1);
@@ -73,27 +95,10 @@ TEST(Gemm, BlockedKernelsAreBitIdenticalToTheReferences) {
         return t;
       };
       const auto tiles_q4 = pack_tiles(gemm::TileLayout::q4_0), tiles_q8 = pack_tiles(gemm::TileLayout::q8_0);
+      uint8_t* aligned = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 31) & ~uintptr_t(31));
       auto run = [&](gemm::Fn fn, const std::vector<uint8_t>& w, size_t rb, bool with_scratch,
                      const std::vector<uint8_t>* tiles = nullptr) {
-        std::vector<float> y(size_t(p.rows * p.n_tok), -1.0f);
-        gemm::Args a;
-        a.w = w.data();
-        a.w_row_bytes = rb;
-        a.n_rows = p.rows;
-        a.n_in = p.n_in;
-        a.acts = acts.data.data();
-        a.act_row_bytes = acts.row_bytes;
-        a.n_tok = p.n_tok;
-        a.act_sums = acts.block_sums.data();
-        a.act_d = acts.block_d.data();
-        a.act_tiles = tiles ? tiles->data() : nullptr;
-        a.y = y.data();
-        a.y_stride = p.rows;
-        a.scratch = with_scratch ? reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 31) &
-                                                              ~uintptr_t(31))
-                                 : nullptr;
-        fn(a);
-        return y;
+        return run_kernel(fn, w, rb, p.rows, acts, with_scratch ? aligned : nullptr, tiles);
       };
       const std::string what = std::string(k.target) + " rows " + std::to_string(p.rows) + " n_in " +
                                std::to_string(p.n_in) + " tokens " + std::to_string(p.n_tok);
@@ -226,20 +231,7 @@ TEST(Gemm, KQuantWideKernelsAreBitIdenticalToTheReferences) {
         const auto w = k_quant_weights(type, p.rows, p.n_in, rng);
         const size_t rb = hearth::gguf::row_bytes(type, p.n_in);
         std::vector<uint8_t> scratch(gemm::scratch_bytes(p.n_in) + 64);
-        std::vector<float> y(size_t(p.rows * p.n_tok), -1.0f);
-        gemm::Args a;
-        a.w = w.data();
-        a.w_row_bytes = rb;
-        a.n_rows = p.rows;
-        a.n_in = p.n_in;
-        a.acts = acts.data.data();
-        a.act_row_bytes = acts.row_bytes;
-        a.n_tok = p.n_tok;
-        a.act_tiles = tiles.data();
-        a.y = y.data();
-        a.y_stride = p.rows;
-        a.scratch = scratch.data();
-        fn(a);
+        const auto y = run_kernel(fn, w, rb, p.rows, acts, scratch.data(), &tiles);
         EXPECT_EQ(y, reference(ref->dot, w, rb, acts, p.rows)) << hearth::gguf::type_name(type) << " " << k.target
                                                                 << " rows " << p.rows << " n_in " << p.n_in
                                                                 << " tokens " << p.n_tok;

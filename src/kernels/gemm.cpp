@@ -484,6 +484,40 @@ HEARTH_WIDE inline void unpack_q4_k(const uint8_t* w, size_t row_bytes, int64_t 
   }
 }
 
+// The integer sums of one superblock for NT tokens, shared by the K-quant tiles: sumi = sum over the
+// kSubs sub-blocks (64 / kSubs dwords each) of scale x (quants . activations), and pairs = sum over the 8
+// int16 pair vectors at blk + pairs_at of (m, m') x (bsum 2p, bsum 2p + 1). Exact integers.
+template <int NT, int kSubs>
+HEARTH_WIDE inline void k_quant_sums(const uint8_t* blk, size_t scales_at, size_t pairs_at, const int32_t* ad,
+                                     __m512i sumi[NT], __m512i pairs[NT]) {
+  constexpr int kDwords = 64 / kSubs;
+  __m512i s[NT];
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
+  for (int j = 0; j < kSubs; ++j) {
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int k = 0; k < kDwords; ++k) {
+      const __m512i w = _mm512_loadu_si512(blk + 64 * (kDwords * j + k));
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t)
+        s[t] = _mm512_dpbusd_epi32(s[t], w, _mm512_set1_epi32(ad[8 * (kDwords * j + k) + t]));
+    }
+    const __m512i sc = _mm512_loadu_si512(blk + scales_at + 64 * j);
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(s[t], sc));
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) pairs[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+  for (int p = 0; p < 8; ++p) {
+    const __m512i m = _mm512_loadu_si512(blk + pairs_at + 64 * p);
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) pairs[t] = _mm512_dpwssd_epi32(pairs[t], m, _mm512_set1_epi32(ad[512 + 8 * p + t]));
+  }
+}
+
 template <int NT>
 HEARTH_WIDE inline void q4_k_tile(const uint8_t* wk, const uint8_t* act, int64_t nsb, const Args& a, int64_t t0,
                                   int64_t g) {
@@ -493,69 +527,20 @@ HEARTH_WIDE inline void q4_k_tile(const uint8_t* wk, const uint8_t* act, int64_t
   for (int64_t sb = 0; sb < nsb; ++sb) {
     const uint8_t* blk = wk + size_t(sb) * kQ4KWide;
     const int32_t* ad = reinterpret_cast<const int32_t*>(act + size_t(sb) * kQ8KTileBlock);
-    __m512i sumi[NT], s[NT];
-#pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
-    for (int j = 0; j < 8; ++j) {
-#pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();
-#pragma GCC unroll 8
-      for (int k = 0; k < 8; ++k) {
-        const __m512i w = _mm512_loadu_si512(blk + 64 * (8 * j + k));
-#pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t) s[t] = _mm512_dpbusd_epi32(s[t], w, _mm512_set1_epi32(ad[8 * (8 * j + k) + t]));
-      }
-      const __m512i sc = _mm512_loadu_si512(blk + kQ4KScales + 64 * j);
-#pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(s[t], sc));
-    }
-#pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();  // now summ
-#pragma GCC unroll 8
-    for (int j = 0; j < 8; ++j) {
-      const __m512i mn = _mm512_loadu_si512(blk + kQ4KMins + 64 * j);
-#pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) s[t] = _mm512_dpwssd_epi32(s[t], mn, _mm512_set1_epi32(ad[512 + 8 * j + t]));
-    }
+    __m512i sumi[NT], summ[NT];
+    k_quant_sums<NT, 8>(blk, kQ4KScales, kQ4KMins, ad, sumi, summ);
     const __m512 dw = _mm512_loadu_ps(blk + kQ4KD), dmin = _mm512_loadu_ps(blk + kQ4KD + 64);
     const float* da = reinterpret_cast<const float*>(ad + 576);
 #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
       const __m512 yd = _mm512_set1_ps(da[t]);
       const __m512 x = _mm512_mul_ps(_mm512_mul_ps(yd, dw), _mm512_cvtepi32_ps(sumi[t]));
-      const __m512 mm = _mm512_mul_ps(_mm512_mul_ps(yd, dmin), _mm512_cvtepi32_ps(s[t]));
+      const __m512 mm = _mm512_mul_ps(_mm512_mul_ps(yd, dmin), _mm512_cvtepi32_ps(summ[t]));
       acc[t] = _mm512_add_ps(acc[t], _mm512_sub_ps(x, mm));
     }
   }
 #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(a.y + (t0 + t) * a.y_stride + g, acc[t]);
-}
-
-// Rows in passes of 32 (two unpacked groups of 16 in scratch), every token tile over each group.
-HEARTH_WIDE void Q4_KWide(const Args& a) {
-  const int64_t nsb = a.n_in / 256;
-  const size_t group_bytes = size_t(nsb) * kQ4KWide;
-  for (int64_t g = 0; g < a.n_rows; g += 32) {
-    const int64_t ng = std::min<int64_t>(2, (a.n_rows - g) / 16);
-    for (int64_t j = 0; j < ng; ++j)
-      unpack_q4_k(a.w + size_t(g + 16 * j) * a.w_row_bytes, a.w_row_bytes, nsb, a.scratch + j * group_bytes);
-    for (int64_t t0 = 0; t0 < a.n_tok; t0 += kActTileTokens) {
-      const int nt = int(std::min<int64_t>(kActTileTokens, a.n_tok - t0));
-      const uint8_t* act = a.act_tiles + size_t(t0 / kActTileTokens) * size_t(nsb) * kQ8KTileBlock;
-      for (int64_t j = 0; j < ng; ++j) {
-        const uint8_t* wk = a.scratch + j * group_bytes;
-        int done = 0;
-        if (nt == 8) {
-          q4_k_tile<8>(wk, act, nsb, a, t0, g + 16 * j);
-          done = 8;
-        } else if (nt >= 4) {
-          q4_k_tile<4>(wk, act, nsb, a, t0, g + 16 * j);
-          done = 4;
-        }
-        for (int t = done; t < nt; ++t) q4_k_tile<1>(wk, act + 4 * t, nsb, a, t0 + t, g + 16 * j);
-      }
-    }
-  }
 }
 
 // Q6_K x Q8_K with AVX-512, lane = row, in the reference order (quant.cpp dot_q6_k): quants as unsigned
@@ -617,35 +602,13 @@ HEARTH_WIDE inline void q6_k_tile(const uint8_t* wk, const uint8_t* act, int64_t
   for (int64_t sb = 0; sb < nsb; ++sb) {
     const uint8_t* blk = wk + size_t(sb) * kQ6KWide;
     const int32_t* ad = reinterpret_cast<const int32_t*>(act + size_t(sb) * kQ8KTileBlock);
-    __m512i sumi[NT], s[NT];
-#pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) sumi[t] = _mm512_setzero_si512();
-    for (int j = 0; j < 16; ++j) {
-#pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();
-#pragma GCC unroll 4
-      for (int k = 0; k < 4; ++k) {
-        const __m512i w = _mm512_loadu_si512(blk + 64 * (4 * j + k));
-#pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t) s[t] = _mm512_dpbusd_epi32(s[t], w, _mm512_set1_epi32(ad[8 * (4 * j + k) + t]));
-      }
-      const __m512i sc = _mm512_loadu_si512(blk + kQ6KScales + 64 * j);
-#pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(s[t], sc));
-    }
-#pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();  // now sum of scale x bsum
-#pragma GCC unroll 8
-    for (int p = 0; p < 8; ++p) {
-      const __m512i sp = _mm512_loadu_si512(blk + kQ6KPairs + 64 * p);
-#pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) s[t] = _mm512_dpwssd_epi32(s[t], sp, _mm512_set1_epi32(ad[512 + 8 * p + t]));
-    }
+    __m512i sumi[NT], corr[NT];
+    k_quant_sums<NT, 16>(blk, kQ6KScales, kQ6KPairs, ad, sumi, corr);
     const __m512 dw = _mm512_loadu_ps(blk + kQ6KD);
     const float* da = reinterpret_cast<const float*>(ad + 576);
 #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
-      const __m512i si = _mm512_sub_epi32(sumi[t], _mm512_slli_epi32(s[t], 5));
+      const __m512i si = _mm512_sub_epi32(sumi[t], _mm512_slli_epi32(corr[t], 5));  // quants were q + 32
       acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(da[t]), dw), _mm512_cvtepi32_ps(si)));
     }
   }
@@ -653,13 +616,34 @@ HEARTH_WIDE inline void q6_k_tile(const uint8_t* wk, const uint8_t* act, int64_t
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(a.y + (t0 + t) * a.y_stride + g, acc[t]);
 }
 
-HEARTH_WIDE void Q6_KWide(const Args& a) {
+// The K-quant kernels' shape, for the driver below: bytes per unpacked superblock of 16 rows, the unpack
+// and the tile of NT tokens.
+struct Q4KWide {
+  static constexpr size_t kBlock = kQ4KWide;
+  HEARTH_WIDE static void unpack(const uint8_t* w, size_t rb, int64_t nsb, uint8_t* dst) { unpack_q4_k(w, rb, nsb, dst); }
+  template <int NT>
+  HEARTH_WIDE static void tile(const uint8_t* wk, const uint8_t* act, int64_t nsb, const Args& a, int64_t t0, int64_t g) {
+    q4_k_tile<NT>(wk, act, nsb, a, t0, g);
+  }
+};
+struct Q6KWide {
+  static constexpr size_t kBlock = kQ6KWide;
+  HEARTH_WIDE static void unpack(const uint8_t* w, size_t rb, int64_t nsb, uint8_t* dst) { unpack_q6_k(w, rb, nsb, dst); }
+  template <int NT>
+  HEARTH_WIDE static void tile(const uint8_t* wk, const uint8_t* act, int64_t nsb, const Args& a, int64_t t0, int64_t g) {
+    q6_k_tile<NT>(wk, act, nsb, a, t0, g);
+  }
+};
+
+// Rows in passes of 32 (two unpacked groups of 16 in scratch), every token tile over each group.
+template <class K>
+HEARTH_WIDE void k_quant_wide(const Args& a) {
   const int64_t nsb = a.n_in / 256;
-  const size_t group_bytes = size_t(nsb) * kQ6KWide;
+  const size_t group_bytes = size_t(nsb) * K::kBlock;
   for (int64_t g = 0; g < a.n_rows; g += 32) {
     const int64_t ng = std::min<int64_t>(2, (a.n_rows - g) / 16);
     for (int64_t j = 0; j < ng; ++j)
-      unpack_q6_k(a.w + size_t(g + 16 * j) * a.w_row_bytes, a.w_row_bytes, nsb, a.scratch + j * group_bytes);
+      K::unpack(a.w + size_t(g + 16 * j) * a.w_row_bytes, a.w_row_bytes, nsb, a.scratch + j * group_bytes);
     for (int64_t t0 = 0; t0 < a.n_tok; t0 += kActTileTokens) {
       const int nt = int(std::min<int64_t>(kActTileTokens, a.n_tok - t0));
       const uint8_t* act = a.act_tiles + size_t(t0 / kActTileTokens) * size_t(nsb) * kQ8KTileBlock;
@@ -667,17 +651,20 @@ HEARTH_WIDE void Q6_KWide(const Args& a) {
         const uint8_t* wk = a.scratch + j * group_bytes;
         int done = 0;
         if (nt == 8) {
-          q6_k_tile<8>(wk, act, nsb, a, t0, g + 16 * j);
+          K::template tile<8>(wk, act, nsb, a, t0, g + 16 * j);
           done = 8;
         } else if (nt >= 4) {
-          q6_k_tile<4>(wk, act, nsb, a, t0, g + 16 * j);
+          K::template tile<4>(wk, act, nsb, a, t0, g + 16 * j);
           done = 4;
         }
-        for (int t = done; t < nt; ++t) q6_k_tile<1>(wk, act + 4 * t, nsb, a, t0 + t, g + 16 * j);
+        // A token's activations sit at int32 offset t in each interleaved section (gemm.h).
+        for (int t = done; t < nt; ++t) K::template tile<1>(wk, act + 4 * t, nsb, a, t0 + t, g + 16 * j);
       }
     }
   }
 }
+HEARTH_WIDE void Q4_KWide(const Args& a) { k_quant_wide<Q4KWide>(a); }
+HEARTH_WIDE void Q6_KWide(const Args& a) { k_quant_wide<Q6KWide>(a); }
 #endif
 
 // Q4_0 rows as stored, in the repacked order (MoE experts, or packing turned off): AVX-512 targets take
