@@ -344,6 +344,37 @@ HEARTH_WIDE inline void unpack_rows16(const uint8_t* w, size_t row_bytes, int64_
   }
 }
 
+// Every tile of tokens (Args::act_tiles, act_block bytes per block) over `groups` unpacked groups of 16 rows
+// in scratch (group_bytes apart; rows g, g + 16, ...): Tile::run<NT> for 8 tokens, else 4, then lone tokens.
+template <class Tile>
+HEARTH_WIDE inline void run_token_tiles(const Args& a, int64_t nb, size_t act_block, int64_t groups,
+                                        size_t group_bytes, int64_t g) {
+  for (int64_t t0 = 0; t0 < a.n_tok; t0 += kActTileTokens) {
+    const int nt = int(std::min<int64_t>(kActTileTokens, a.n_tok - t0));
+    const uint8_t* act = a.act_tiles + size_t(t0 / kActTileTokens) * size_t(nb) * act_block;
+    for (int64_t j = 0; j < groups; ++j) {
+      const uint8_t* w = a.scratch + j * group_bytes;
+      int done = 0;
+      if (nt == 8) {
+        Tile::template run<8>(w, act, nb, a, t0, g + 16 * j);
+        done = 8;
+      } else if (nt >= 4) {
+        Tile::template run<4>(w, act, nb, a, t0, g + 16 * j);
+        done = 4;
+      }
+      // A token's activations sit at int32 offset t in each interleaved section (gemm.h).
+      for (int t = done; t < nt; ++t) Tile::template run<1>(w, act + 4 * t, nb, a, t0 + t, g + 16 * j);
+    }
+  }
+}
+
+struct Q4_0Tile {
+  template <int NT>
+  HEARTH_WIDE static void run(const uint8_t* w, const uint8_t* act, int64_t nb, const Args& a, int64_t t0, int64_t g) {
+    wide_tile<NT>(w, act, nb, a, t0, g);
+  }
+};
+
 // Prefill over `pairs` pairs of 8-row groups starting at row g: unpack the weights (from packed groups at
 // src, or from plain rows at src), then run every tile of tokens (Args::act_tiles) over every pair.
 HEARTH_WIDE void wide_pass(const uint8_t* src, bool packed, int64_t nb, int64_t pairs, const Args& a, int64_t g) {
@@ -354,23 +385,7 @@ HEARTH_WIDE void wide_pass(const uint8_t* src, bool packed, int64_t nb, int64_t 
     else
       unpack_rows16(src + size_t(16 * j) * a.w_row_bytes, a.w_row_bytes, nb, a.scratch + j * pair_bytes);
   }
-  for (int64_t t0 = 0; t0 < a.n_tok; t0 += kActTileTokens) {
-    const int nt = int(std::min<int64_t>(kActTileTokens, a.n_tok - t0));
-    const uint8_t* act = a.act_tiles + size_t(t0 / kActTileTokens) * size_t(nb) * kActTileBlock;
-    for (int64_t j = 0; j < pairs; ++j) {
-      const uint8_t* w = a.scratch + j * pair_bytes;
-      int done = 0;
-      if (nt == 8) {
-        wide_tile<8>(w, act, nb, a, t0, g + 16 * j);
-        done = 8;
-      } else if (nt >= 4) {
-        wide_tile<4>(w, act, nb, a, t0, g + 16 * j);
-        done = 4;
-      }
-      // A token's activations sit at int32 offset t in each interleaved section (gemm.h).
-      for (int t = done; t < nt; ++t) wide_tile<1>(w, act + 4 * t, nb, a, t0 + t, g + 16 * j);
-    }
-  }
+  run_token_tiles<Q4_0Tile>(a, nb, kActTileBlock, pairs, pair_bytes, g);
 }
 
 // Q8_0 x Q8_0 in the lanes order (q8_0_lanes) with AVX-512: two tokens per vector (lanes 0-7 token 2p,
@@ -519,31 +534,6 @@ HEARTH_WIDE inline void k_quant_sums(const uint8_t* blk, size_t scales_at, size_
   }
 }
 
-template <int NT>
-HEARTH_WIDE inline void q4_k_tile(const uint8_t* wk, const uint8_t* act, int64_t nsb, const Args& a, int64_t t0,
-                                  int64_t g) {
-  __m512 acc[NT];
-#pragma GCC unroll 8
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-  for (int64_t sb = 0; sb < nsb; ++sb) {
-    const uint8_t* blk = wk + size_t(sb) * kQ4KWide;
-    const int32_t* ad = reinterpret_cast<const int32_t*>(act + size_t(sb) * kQ8KTileBlock);
-    __m512i sumi[NT], summ[NT];
-    k_quant_sums<NT, 8>(blk, kQ4KScales, kQ4KMins, ad, sumi, summ);
-    const __m512 dw = _mm512_loadu_ps(blk + kQ4KD), dmin = _mm512_loadu_ps(blk + kQ4KD + 64);
-    const float* da = reinterpret_cast<const float*>(ad + 576);
-#pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) {
-      const __m512 yd = _mm512_set1_ps(da[t]);
-      const __m512 x = _mm512_mul_ps(_mm512_mul_ps(yd, dw), _mm512_cvtepi32_ps(sumi[t]));
-      const __m512 mm = _mm512_mul_ps(_mm512_mul_ps(yd, dmin), _mm512_cvtepi32_ps(summ[t]));
-      acc[t] = _mm512_add_ps(acc[t], _mm512_sub_ps(x, mm));
-    }
-  }
-#pragma GCC unroll 8
-  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(a.y + (t0 + t) * a.y_stride + g, acc[t]);
-}
-
 // Q6_K x Q8_K with AVX-512, lane = row, in the reference order (quant.cpp dot_q6_k): quants as unsigned
 // 0..63, sumi = sum of scale j x (sub-block j dot) - 32 x sum of scale j x bsum j (exact integers), then
 // sum += d_a * d * float(sumi) per lane. Unpacked layout of sixteen rows per superblock: 64 quant vectors
@@ -594,45 +584,56 @@ HEARTH_WIDE inline void unpack_q6_k(const uint8_t* w, size_t row_bytes, int64_t 
   }
 }
 
-template <int NT>
-HEARTH_WIDE inline void q6_k_tile(const uint8_t* wk, const uint8_t* act, int64_t nsb, const Args& a, int64_t t0,
-                                  int64_t g) {
+// The K-quant kernels' shape, for the tile and driver below: bytes per unpacked superblock of 16 rows, the
+// unpack, where k_quant_sums finds the scales and pairs, and the reference's float term of one superblock
+// (yd = the token's d_a) from its integer sums.
+struct Q4KWide {
+  static constexpr size_t kBlock = kQ4KWide, kScalesAt = kQ4KScales, kPairsAt = kQ4KMins;
+  static constexpr int kSubs = 8;
+  HEARTH_WIDE static void unpack(const uint8_t* w, size_t rb, int64_t nsb, uint8_t* dst) { unpack_q4_k(w, rb, nsb, dst); }
+  // d_a * d * sumi - d_a * dmin * summ
+  HEARTH_WIDE static __m512 term(const uint8_t* blk, __m512 yd, __m512i sumi, __m512i summ) {
+    const __m512 dw = _mm512_loadu_ps(blk + kQ4KD), dmin = _mm512_loadu_ps(blk + kQ4KD + 64);
+    const __m512 x = _mm512_mul_ps(_mm512_mul_ps(yd, dw), _mm512_cvtepi32_ps(sumi));
+    return _mm512_sub_ps(x, _mm512_mul_ps(_mm512_mul_ps(yd, dmin), _mm512_cvtepi32_ps(summ)));
+  }
+};
+struct Q6KWide {
+  static constexpr size_t kBlock = kQ6KWide, kScalesAt = kQ6KScales, kPairsAt = kQ6KPairs;
+  static constexpr int kSubs = 16;
+  HEARTH_WIDE static void unpack(const uint8_t* w, size_t rb, int64_t nsb, uint8_t* dst) { unpack_q6_k(w, rb, nsb, dst); }
+  // d_a * d * (sumi - 32 * corr): the quants were q + 32
+  HEARTH_WIDE static __m512 term(const uint8_t* blk, __m512 yd, __m512i sumi, __m512i corr) {
+    const __m512i si = _mm512_sub_epi32(sumi, _mm512_slli_epi32(corr, 5));
+    return _mm512_mul_ps(_mm512_mul_ps(yd, _mm512_loadu_ps(blk + kQ6KD)), _mm512_cvtepi32_ps(si));
+  }
+};
+
+// Sixteen rows x NT tokens of a K-quant matrix over every superblock; acc += term, as the reference's sum +=.
+template <class K, int NT>
+HEARTH_WIDE inline void k_quant_tile(const uint8_t* wk, const uint8_t* act, int64_t nsb, const Args& a, int64_t t0,
+                                     int64_t g) {
   __m512 acc[NT];
 #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t sb = 0; sb < nsb; ++sb) {
-    const uint8_t* blk = wk + size_t(sb) * kQ6KWide;
+    const uint8_t* blk = wk + size_t(sb) * K::kBlock;
     const int32_t* ad = reinterpret_cast<const int32_t*>(act + size_t(sb) * kQ8KTileBlock);
-    __m512i sumi[NT], corr[NT];
-    k_quant_sums<NT, 16>(blk, kQ6KScales, kQ6KPairs, ad, sumi, corr);
-    const __m512 dw = _mm512_loadu_ps(blk + kQ6KD);
+    __m512i sumi[NT], pairs[NT];
+    k_quant_sums<NT, K::kSubs>(blk, K::kScalesAt, K::kPairsAt, ad, sumi, pairs);
     const float* da = reinterpret_cast<const float*>(ad + 576);
 #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) {
-      const __m512i si = _mm512_sub_epi32(sumi[t], _mm512_slli_epi32(corr[t], 5));  // quants were q + 32
-      acc[t] = _mm512_add_ps(acc[t], _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(da[t]), dw), _mm512_cvtepi32_ps(si)));
-    }
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_add_ps(acc[t], K::term(blk, _mm512_set1_ps(da[t]), sumi[t], pairs[t]));
   }
 #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(a.y + (t0 + t) * a.y_stride + g, acc[t]);
 }
 
-// The K-quant kernels' shape, for the driver below: bytes per unpacked superblock of 16 rows, the unpack
-// and the tile of NT tokens.
-struct Q4KWide {
-  static constexpr size_t kBlock = kQ4KWide;
-  HEARTH_WIDE static void unpack(const uint8_t* w, size_t rb, int64_t nsb, uint8_t* dst) { unpack_q4_k(w, rb, nsb, dst); }
+template <class K>
+struct KQuantTile {
   template <int NT>
-  HEARTH_WIDE static void tile(const uint8_t* wk, const uint8_t* act, int64_t nsb, const Args& a, int64_t t0, int64_t g) {
-    q4_k_tile<NT>(wk, act, nsb, a, t0, g);
-  }
-};
-struct Q6KWide {
-  static constexpr size_t kBlock = kQ6KWide;
-  HEARTH_WIDE static void unpack(const uint8_t* w, size_t rb, int64_t nsb, uint8_t* dst) { unpack_q6_k(w, rb, nsb, dst); }
-  template <int NT>
-  HEARTH_WIDE static void tile(const uint8_t* wk, const uint8_t* act, int64_t nsb, const Args& a, int64_t t0, int64_t g) {
-    q6_k_tile<NT>(wk, act, nsb, a, t0, g);
+  HEARTH_WIDE static void run(const uint8_t* w, const uint8_t* act, int64_t nsb, const Args& a, int64_t t0, int64_t g) {
+    k_quant_tile<K, NT>(w, act, nsb, a, t0, g);
   }
 };
 
@@ -645,23 +646,7 @@ HEARTH_WIDE void k_quant_wide(const Args& a) {
     const int64_t ng = std::min<int64_t>(2, (a.n_rows - g) / 16);
     for (int64_t j = 0; j < ng; ++j)
       K::unpack(a.w + size_t(g + 16 * j) * a.w_row_bytes, a.w_row_bytes, nsb, a.scratch + j * group_bytes);
-    for (int64_t t0 = 0; t0 < a.n_tok; t0 += kActTileTokens) {
-      const int nt = int(std::min<int64_t>(kActTileTokens, a.n_tok - t0));
-      const uint8_t* act = a.act_tiles + size_t(t0 / kActTileTokens) * size_t(nsb) * kQ8KTileBlock;
-      for (int64_t j = 0; j < ng; ++j) {
-        const uint8_t* wk = a.scratch + j * group_bytes;
-        int done = 0;
-        if (nt == 8) {
-          K::template tile<8>(wk, act, nsb, a, t0, g + 16 * j);
-          done = 8;
-        } else if (nt >= 4) {
-          K::template tile<4>(wk, act, nsb, a, t0, g + 16 * j);
-          done = 4;
-        }
-        // A token's activations sit at int32 offset t in each interleaved section (gemm.h).
-        for (int t = done; t < nt; ++t) K::template tile<1>(wk, act + 4 * t, nsb, a, t0 + t, g + 16 * j);
-      }
-    }
+    run_token_tiles<KQuantTile<K>>(a, nsb, kQ8KTileBlock, ng, group_bytes, g);
   }
 }
 HEARTH_WIDE void Q4_KWide(const Args& a) { k_quant_wide<Q4KWide>(a); }
