@@ -36,6 +36,15 @@ struct Fixture {
         std::memcpy(&w[b + d_at], &d, 2);
         if (t == GgmlType::Q4_K) std::memcpy(&w[b + 2], &d, 2);
       }
+    } else if (t == GgmlType::Q4_1 || t == GgmlType::Q5_0 || t == GgmlType::Q5_1 || t == GgmlType::Q5_K) {
+      // No encoder for these either: random quants, d = 0.01 (and a min of -0.01 where the block has one).
+      for (uint8_t& v : w) v = uint8_t(rng());
+      const size_t bb = t == GgmlType::Q4_1 ? 20 : t == GgmlType::Q5_0 ? 22 : t == GgmlType::Q5_1 ? 24 : 176;
+      const uint16_t d = hearth::f32_to_fp16(0.01f), m = hearth::f32_to_fp16(t == GgmlType::Q5_K ? 0.01f : -0.01f);
+      for (size_t b = 0; b < w.size(); b += bb) {
+        std::memcpy(&w[b], &d, 2);
+        if (t != GgmlType::Q5_0) std::memcpy(&w[b + 2], &m, 2);
+      }
     } else {
       for (int64_t r = 0; r < n_out; ++r) {
         for (float& v : row) v = nd(rng);
@@ -82,6 +91,11 @@ void PrefillQ6_K(benchmark::State& st) { run(st, GgmlType::Q6_K, 1536, 6144, 512
 void DecodeQ4_K(benchmark::State& st) { run(st, GgmlType::Q4_K, 1536, 6144, 1, false); }
 void DecodeQ6_K(benchmark::State& st) { run(st, GgmlType::Q6_K, 1536, 6144, 1, false); }
 void PrefillQ8_0(benchmark::State& st) { run(st, GgmlType::Q8_0, 1536, 6144, 512, false); }
+void DecodeQ4_1(benchmark::State& st) { run(st, GgmlType::Q4_1, 1536, 6144, 1, false); }
+void DecodeQ5_0(benchmark::State& st) { run(st, GgmlType::Q5_0, 1536, 6144, 1, false); }
+void DecodeQ5_1(benchmark::State& st) { run(st, GgmlType::Q5_1, 1536, 6144, 1, false); }
+void DecodeQ5_K(benchmark::State& st) { run(st, GgmlType::Q5_K, 1536, 6144, 1, false); }
+void DecodeBF16(benchmark::State& st) { run(st, GgmlType::BF16, 1536, 6144, 1, false); }
 
 BENCHMARK(DecodeQ4_0Packed)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ4_0)->Arg(1)->Arg(2)->UseRealTime();
@@ -94,6 +108,11 @@ BENCHMARK(PrefillQ6_K)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisec
 BENCHMARK(DecodeQ4_K)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ6_K)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(PrefillQ8_0)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(DecodeQ4_1)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(DecodeQ5_0)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(DecodeQ5_1)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(DecodeQ5_K)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(DecodeBF16)->Arg(1)->Arg(2)->UseRealTime();
 
 }  // namespace
 

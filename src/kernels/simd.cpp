@@ -44,12 +44,31 @@ HWY_INLINE float hsum8(__m256 v) {
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
-// The 32 weights of a Q4_0 block as signed bytes in element order (low nibbles 0-15, high 16-31), minus 8.
-HWY_INLINE __m256i q4_0_bytes(const uint8_t* qs) {
+// The 32 nibbles of a 32-element block's 16 bytes as bytes in element order (low nibbles 0-15, high 16-31).
+HWY_INLINE __m256i nibbles32(const uint8_t* qs) {
   const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
   const __m128i lo = _mm_and_si128(raw, _mm_set1_epi8(0x0F));
   const __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0F));
-  return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+  return _mm256_set_m128i(hi, lo);
+}
+// The 32 weights of a Q4_0 block as signed bytes in element order, minus 8.
+HWY_INLINE __m256i q4_0_bytes(const uint8_t* qs) { return _mm256_sub_epi8(nibbles32(qs), _mm256_set1_epi8(8)); }
+// The fifth bits of a Q5_0/Q5_1 block (bit e of the 32-bit qh for element e) as bytes: 0x10 where set, else 0.
+HWY_INLINE __m256i q5_high_bits(const uint8_t* qh_bytes) {
+  uint32_t qh;
+  std::memcpy(&qh, qh_bytes, 4);
+  // Byte e gets qh's byte e / 8 (the shuffle stays within 128-bit halves, each of which holds all of qh),
+  // then keeps bit e % 8.
+  const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(int(qh)),
+                                             _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                                               0x0101010101010101, 0));
+  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201u));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+// Eight int32 partial sums of x[i]*y[i] over 32 bytes, x unsigned (at most 127 so pairs fit int16), y signed.
+HWY_INLINE __m256i dot32_u8(__m256i x, __m256i y) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
 }
 #endif
 
@@ -86,6 +105,42 @@ float DotQ4_0(const void* w, const void* a, int64_t n) {
   return weight_kernels(GgmlType::Q4_0)->dot(w, a, n);
 #endif
 }
+
+#ifdef HEARTH_X86_INT8
+// Q5_0 x Q8_0 as Q4_0 with the fifth bit ORed in (quant.cpp dot_q5_0). Like every kernel in a HEARTH_X86_INT8
+// block without a portable branch, it exists on x86 targets with AVX2 only: elsewhere its Kernels entry stays
+// null and the reference serves.
+float DotQ5_0(const void* w, const void* a, int64_t n) {
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / 32; ++b, x += 22) {
+    const __m256i q = _mm256_sub_epi8(_mm256_or_si256(nibbles32(x + 6), q5_high_bits(x + 2)), _mm256_set1_epi8(16));
+    const __m256i p = dot32_i8(q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs)));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half(x) * fp16_to_f32(y[b].d)), _mm256_cvtepi32_ps(p), acc);
+  }
+  return hsum8(acc);
+}
+
+// Q4_1 / Q5_1 x Q8_1: the unsigned quants in the same 8-lane order as Q4_0; the min term m * s of each block
+// summed in a float of its own, block by block, and added last (quant.cpp dot_q4_1 / dot_q5_1).
+template <bool kQ5>
+float DotQx_1(const void* w, const void* a, int64_t n) {
+  constexpr int64_t kBlockBytes = kQ5 ? 24 : 20, kQsAt = kQ5 ? 8 : 4;
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_1* y = static_cast<const BlockQ8_1*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  float summs = 0;
+  for (int64_t b = 0; b < n / 32; ++b, x += kBlockBytes) {
+    summs += half(x + 2) * fp16_to_f32(y[b].s);
+    __m256i q = nibbles32(x + kQsAt);
+    if constexpr (kQ5) q = _mm256_or_si256(q, q5_high_bits(x + 4));
+    const __m256i p = dot32_u8(q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs)));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half(x) * fp16_to_f32(y[b].d)), _mm256_cvtepi32_ps(p), acc);
+  }
+  return hsum8(acc) + summs;
+}
+#endif  // HEARTH_X86_INT8
 
 // One float per row, one fused multiply-add per block with the block's whole integer dot product.
 float DotQ4_0Repacked(const void* w, const void* a, int64_t n) {
@@ -404,6 +459,195 @@ float DotQ6K(const void* w, const void* a, int64_t n) {
 #endif
 }
 
+#ifdef HEARTH_X86_INT8
+// Q5_K x Q8_K with the reference's arithmetic (quant.cpp dot_q5_k): DotQ4K with the fifth bit of every quant
+// taken from qh (bit 2c for the low nibbles of chunk c, 2c + 1 for the high ones), the integer sums exact in
+// vectors, then the reference's float expression per super-block (no contraction: -ffp-contract=off).
+float DotQ5K(const void* w, const void* a, int64_t n) {
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+  float sum = 0;
+  for (int64_t b = 0; b < n / 256; ++b, x += 176) {
+    // Scales and mins exactly as in DotQ4K (the same 12-byte packing at the same offset).
+    uint32_t u[4];
+    std::memcpy(u, x + 4, 12);
+    u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    const uint32_t mins_lo = u[1] & 0x3f3f3f3fu;
+    u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    u[2] = mins_lo;
+    u[0] &= 0x3f3f3f3fu;
+    const uint8_t* sc = reinterpret_cast<const uint8_t*>(u);
+    const uint8_t* q = x + 48;
+    const int8_t* q8 = y[b].qs;
+    const __m128i sc_lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc));
+    const __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc_lo));
+    // qh shifted right by 2c at chunk c, so that bit 0 of each byte is the low nibbles' fifth bit and bit 1 the
+    // high nibbles' (16-bit shifts: the bits that cross into a byte from its neighbour are masked off).
+    __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16));
+    __m256i acc = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c, q += 32, q8 += 64, hb = _mm256_srli_epi16(hb, 2)) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+      const __m256i lo = _mm256_or_si256(_mm256_and_si256(raw, m4), _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
+      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
+      // Quants up to 31 times |q8| up to 128, pairs summed: at most 7936, inside int16.
+      const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8)));
+      const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32)));
+      const __m256i s0 = _mm256_shuffle_epi8(scv, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * c))));
+      const __m256i s1 = _mm256_shuffle_epi8(scv, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * c + 1))));
+      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, s0));
+      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, s1));
+    }
+    const __m128i mn = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 8)));
+    const __m256i mins = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn));
+    const __m256i mm = _mm256_madd_epi16(mins, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].bsums)));
+    const __m256i h = _mm256_hadd_epi32(acc, mm);
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    s4 = _mm_hadd_epi32(s4, s4);
+    const int sumi = _mm_cvtsi128_si32(s4), summ = _mm_extract_epi32(s4, 1);
+    sum += y[b].d * half(x) * float(sumi) - y[b].d * half(x + 2) * float(summ);
+  }
+  return sum;
+}
+
+// BF16 x BF16 in ggml_vec_dot_bf16's and tinyBLAS's orders (quant.cpp dot_bf16 / dot_bf16_batched) for profile
+// P (bf16_profile_index): 0 = 8 lanes, 1 = 16 lanes, 2 = the AVX512-BF16 instruction, emulated here as the
+// reference does (lane l adds the odd then the even product of pair l). A bf16 is the high half of a float, so
+// widening is a shift; the product of two is exact in float. The reference adds products with a plain
+// addition (vec_dot) or std::fma (tinyBLAS): the same here, multiply then add or fused.
+
+// Eight bf16 values as floats, in element order.
+HWY_INLINE __m256 bf16x8(const uint16_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+// One 32-element step of the emulated dot instruction; acc[0] holds lanes 0-7, acc[1] lanes 8-15. Pair l is
+// 32-bit word l: its high half (odd element) is a float once the low half is cleared, its low half (even
+// element) once shifted up.
+HWY_INLINE void dpbf16_step(__m256* acc, const uint16_t* x, const uint16_t* y) {
+  const __m256i hi_half = _mm256_set1_epi32(int(0xFFFF0000u));
+  for (int h = 0; h < 2; ++h) {
+    const __m256i xw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16 * h));
+    const __m256i yw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y + 16 * h));
+    const __m256 odd = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_and_si256(xw, hi_half)),
+                                     _mm256_castsi256_ps(_mm256_and_si256(yw, hi_half)));
+    const __m256 even = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_slli_epi32(xw, 16)),
+                                      _mm256_castsi256_ps(_mm256_slli_epi32(yw, 16)));
+    acc[h] = _mm256_add_ps(_mm256_add_ps(acc[h], odd), even);
+  }
+}
+// A 16-lane accumulator held as two halves, reduced in _mm512_reduce_add_ps's order.
+HWY_INLINE float reduce16(const __m256* v) {
+  alignas(32) float f[16];
+  _mm256_store_ps(f, v[0]);
+  _mm256_store_ps(f + 8, v[1]);
+  return ggml::reduce16(f);
+}
+HWY_INLINE float bf16_product(const uint16_t* x, const uint16_t* y, int64_t i) {
+  return bf16_to_f32(x[i]) * bf16_to_f32(y[i]);
+}
+
+template <int P>
+float DotBF16Order(const void* w, const void* a, int64_t n) {
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const uint16_t* y = static_cast<const uint16_t*>(a);
+  double s;
+  int64_t i = 0;
+  if constexpr (P == 2) {
+    __m256 c1[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()}, c2[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (; i + 64 <= n; i += 64) {
+      dpbf16_step(c1, x + i, y + i);
+      dpbf16_step(c2, x + i + 32, y + i + 32);
+    }
+    s = double(reduce16(c1)) + double(reduce16(c2));
+  } else {
+    // Element l of each 32-element step goes to register l / 8, lane l % 8: for 16 lanes, registers 0-1 are
+    // the first accumulator and 2-3 the second; for 8 lanes, they are the four accumulators.
+    __m256 c[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (; i + 32 <= n; i += 32)
+      for (int r = 0; r < 4; ++r)
+        c[r] = _mm256_add_ps(c[r], _mm256_mul_ps(bf16x8(x + i + 8 * r), bf16x8(y + i + 8 * r)));
+    if constexpr (P == 1) {
+      s = double(reduce16(c)) + double(reduce16(c + 2));
+    } else {
+      alignas(32) float t[8];
+      _mm256_store_ps(t, _mm256_add_ps(_mm256_add_ps(c[0], c[2]), _mm256_add_ps(c[1], c[3])));
+      s = double(ggml::hsum8(t));
+    }
+  }
+  for (; i < n; ++i) s += double(bf16_product(x, y, i));
+  return float(s);
+}
+
+// tinyBLAS: one accumulator over the whole row in steps of the instruction (32 elements) or of the lanes; a
+// row that is not a whole number of steps takes the vec_dot order, as in llama.cpp.
+template <int P>
+float DotBF16TinyBlas(const void* w, const void* a, int64_t n) {
+  constexpr int kStep = P == 2 ? 32 : P == 1 ? 16 : 8;
+  if (n % kStep) return DotBF16Order<P>(w, a, n);
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const uint16_t* y = static_cast<const uint16_t*>(a);
+  if constexpr (P == 2) {
+    __m256 c[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t i = 0; i < n; i += 32) dpbf16_step(c, x + i, y + i);
+    return reduce16(c);
+  } else if constexpr (P == 1) {
+    __m256 c[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t i = 0; i < n; i += 16) {
+      c[0] = _mm256_fmadd_ps(bf16x8(x + i), bf16x8(y + i), c[0]);
+      c[1] = _mm256_fmadd_ps(bf16x8(x + i + 8), bf16x8(y + i + 8), c[1]);
+    }
+    return reduce16(c);
+  } else {
+    __m256 c = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) c = _mm256_fmadd_ps(bf16x8(x + i), bf16x8(y + i), c);
+    alignas(32) float t[8];
+    _mm256_store_ps(t, c);
+    return ggml::hsum8(t);
+  }
+}
+
+#if HWY_TARGET <= HWY_AVX3
+// The AVX512-BF16 instruction itself (profile 2 on CPUs that have it; GetKernels checks). Highway 1.0.3's
+// targets do not enable AVX512-BF16, so these functions add it to the target's own feature string. The
+// instruction treats denormal inputs as zero and flushes denormal results, which the emulation does not: the
+// two agree except on denormals, which bf16 weights and activations do not normally contain.
+#define HEARTH_AVX512_BF16 __attribute__((target(HWY_TARGET_STR ",avx512bf16")))
+HEARTH_AVX512_BF16 inline __m512 dpbf16_native(__m512 acc, const uint16_t* x, const uint16_t* y) {
+  return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(_mm512_loadu_si512(x)),
+                          reinterpret_cast<__m512bh>(_mm512_loadu_si512(y)));
+}
+HEARTH_AVX512_BF16 inline float reduce16(__m512 v) {
+  alignas(64) float f[16];
+  _mm512_store_ps(f, v);
+  return ggml::reduce16(f);
+}
+HEARTH_AVX512_BF16 float DotBF16Native(const void* w, const void* a, int64_t n) {
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const uint16_t* y = static_cast<const uint16_t*>(a);
+  __m512 c1 = _mm512_setzero_ps(), c2 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    c1 = dpbf16_native(c1, x + i, y + i);
+    c2 = dpbf16_native(c2, x + i + 32, y + i + 32);
+  }
+  double s = double(reduce16(c1)) + double(reduce16(c2));
+  for (; i < n; ++i) s += double(bf16_product(x, y, i));
+  return float(s);
+}
+HEARTH_AVX512_BF16 float DotBF16TinyBlasNative(const void* w, const void* a, int64_t n) {
+  if (n % 32) return DotBF16Native(w, a, n);
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const uint16_t* y = static_cast<const uint16_t*>(a);
+  __m512 c = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 32) c = dpbf16_native(c, x + i, y + i);
+  return reduce16(c);
+}
+#undef HEARTH_AVX512_BF16
+#endif  // HWY_TARGET <= HWY_AVX3
+#endif  // HEARTH_X86_INT8
+
 Kernels GetKernels() {
   Kernels k;
   k.target = hwy::TargetName(HWY_TARGET);
@@ -429,6 +673,23 @@ Kernels GetKernels() {
   k.dot_f16_tinyblas[1] = TinyBlasOrder<16, true>;
 #ifdef HEARTH_X86_INT8
   k.geglu = Geglu;
+  k.dot_q4_1 = DotQx_1<false>;
+  k.dot_q5_0 = DotQ5_0;
+  k.dot_q5_1 = DotQx_1<true>;
+  k.dot_q5_k = DotQ5K;
+  k.dot_bf16_order[0] = DotBF16Order<0>;
+  k.dot_bf16_order[1] = DotBF16Order<1>;
+  k.dot_bf16_order[2] = DotBF16Order<2>;
+  k.dot_bf16_tinyblas[0] = DotBF16TinyBlas<0>;
+  k.dot_bf16_tinyblas[1] = DotBF16TinyBlas<1>;
+  k.dot_bf16_tinyblas[2] = DotBF16TinyBlas<2>;
+#if HWY_TARGET <= HWY_AVX3
+  __builtin_cpu_init();  // GetKernels may run before libgcc's constructor that fills in the CPU features
+  if (__builtin_cpu_supports("avx512bf16")) {
+    k.dot_bf16_order[2] = DotBF16Native;
+    k.dot_bf16_tinyblas[2] = DotBF16TinyBlasNative;
+  }
+#endif
 #endif
   return k;
 }
@@ -453,6 +714,11 @@ std::atomic<int> g_enabled{-1};  // -1: not decided yet (read HEARTH_SIMD)
 const Kernels& best() {
   static const Kernels k = HWY_DYNAMIC_DISPATCH(GetKernels)();
   return k;
+}
+
+int bf16_profile_index() {
+  const ggml::Profile& p = ggml::profile();
+  return p.bf16_dot ? 2 : p.lanes == 16 ? 1 : 0;
 }
 
 bool enabled() {
@@ -489,7 +755,15 @@ VecDotFn dot(GgmlType t, bool batched, bool repacked) {
       f = f16 ? k.dot_f16_order[wi] : k.dot_f32_order[wi];
       break;
     }
-    // BF16: the reference (its AVX512-BF16 emulation has no SIMD twin yet).
+    // BF16: the kernel of the current profile, as the reference picks its order at each call.
+    case GgmlType::BF16: {
+      const int pi = bf16_profile_index();
+      f = batched ? k.dot_bf16_tinyblas[pi] : k.dot_bf16_order[pi];
+      break;
+    }
+    case GgmlType::Q4_1: f = k.dot_q4_1; break;
+    case GgmlType::Q5_0: f = k.dot_q5_0; break;
+    case GgmlType::Q5_1: f = k.dot_q5_1; break;
     case GgmlType::Q4_K: f = k.dot_q4_k; break;
     case GgmlType::Q5_K: f = k.dot_q5_k; break;
     case GgmlType::Q6_K: f = k.dot_q6_k; break;

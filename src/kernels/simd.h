@@ -16,6 +16,11 @@ struct Kernels {
   VecDotFn dot_q4_0 = nullptr;   // Q4_0 weights x Q8_0 activations
   VecDotFn dot_q4_0_repacked = nullptr;  // the same in llama.cpp's repacked-layout order
   VecDotFn dot_q8_0 = nullptr;   // Q8_0 x Q8_0
+  // dot_q4_1, dot_q5_0, dot_q5_1 and dot_q5_k exist on x86 targets with AVX2 and better only; nullptr
+  // elsewhere, where the references serve. All are bit-identical to their references.
+  VecDotFn dot_q4_1 = nullptr;   // Q4_1 x Q8_1
+  VecDotFn dot_q5_0 = nullptr;   // Q5_0 x Q8_0
+  VecDotFn dot_q5_1 = nullptr;   // Q5_1 x Q8_1
   VecDotFn dot_q4_k = nullptr;   // Q4_K x Q8_K
   VecDotFn dot_q5_k = nullptr;   // Q5_K x Q8_K
   VecDotFn dot_q6_k = nullptr;   // Q6_K x Q8_K
@@ -28,9 +33,17 @@ struct Kernels {
   bool native_fma = false;  // F32 / F16 weights in ggml's vec_dot and tinyBLAS orders, [0] for 8 lanes, [1] for 16 (ggml_order.h):
   // bit-identical to the references in quant.cpp.
   VecDotFn dot_f32_order[2] = {}, dot_f32_tinyblas[2] = {}, dot_f16_order[2] = {}, dot_f16_tinyblas[2] = {};
+  // BF16 weights in ggml_vec_dot_bf16's and tinyBLAS's orders, one per ggml profile (bf16_profile_index):
+  // [0] 8 lanes, [1] 16 lanes, [2] the AVX512-BF16 dot instruction. Bit-identical to quant.cpp's dot_bf16 and
+  // dot_bf16_batched under that profile. x86 (AVX2 and better) only; [2] runs the instruction itself only where
+  // the CPU has it, else emulates it.
+  VecDotFn dot_bf16_order[3] = {}, dot_bf16_tinyblas[3] = {};
   // out = gelu(gate) * up through the fp16 table, as ops.h geglu; returns how many elements it did.
   int64_t (*geglu)(const float* table, const float* gate, const float* up, float* out, int64_t n) = nullptr;
 };
+
+// Which of the dot_bf16_* kernels reproduces ggml's BF16 order under the current ggml::profile().
+int bf16_profile_index();
 
 // The best target this CPU supports (computed once).
 const Kernels& best();
