@@ -184,6 +184,9 @@ void Q4_0SeqFew(const Args& a) {
   }
 }
 
+// Decode (one token) streams each weight byte once: software prefetch 4 KB ahead. E2B Q8_0 tg on Zen 3 (AVX2),
+// one thread, alternating runs: ~2.85 tok/s without, ~3.2-4.2 with (2 KB and 8 KB were no better).
+constexpr size_t kLanesPrefetchBytes = 4096;
 // ggml's AVX2 vec_dot order for Q8_0-activation products: per row and token an 8-lane float accumulator,
 // acc = fma(dw * da, float(lane sums of the block), acc), then hsum8. Weight blocks stay in registers for
 // four tokens at a time.
@@ -195,6 +198,7 @@ HWY_INLINE void lanes_row(const Args& a, int64_t r, int64_t t0, int64_t nb) {
   for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = wrow + size_t(b) * wbs;
+    if (NT == 1) _mm_prefetch(reinterpret_cast<const char*>(blk + kLanesPrefetchBytes), _MM_HINT_T0);
     const float dw = half_at(blk);
     const __m256i wq = kQ4 ? _mm256_sub_epi8(q4_nibbles(blk + 2), _mm256_set1_epi8(8))
                            : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
