@@ -54,12 +54,14 @@ const Ggml* ggml() {
     out->traits = reinterpret_cast<const GgmlTypeTraits* (*)(int)>(dlsym(base, "ggml_get_type_traits"));
     // The CPU variant llama.cpp would pick here (the most capable one this CPU runs).
     std::vector<std::string> variants;
+#if defined(__x86_64__) || defined(__i386__)  // the reference ships x86-64 libraries only
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bf16"))
       variants.push_back("zen4");
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) variants.push_back("haswell");
     variants.push_back("x64");
+#endif
     for (const std::string& v : variants) {
       void* cpu = dlopen((bins + "libggml-cpu-" + v + ".so").c_str(), RTLD_NOW | RTLD_LOCAL);
       if (!cpu) continue;
