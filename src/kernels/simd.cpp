@@ -11,6 +11,9 @@
 
 #include <cmath>
 #include <cstring>
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 #include "core/fp16.h"
 #include "kernels/ggml_order.h"
@@ -72,9 +75,42 @@ HWY_INLINE __m256i dot32_u8(__m256i x, __m256i y) {
 }
 #endif
 
+#undef HEARTH_ARM_INT8
+#if HWY_ARCH_ARM_A64
+// 64-bit ARM (every Highway target there, NEON or SVE, has the NEON instructions): the integer block dots
+// with widening multiplies and pairwise adds, which every ARMv8 CPU has (no dotprod extension needed).
+#define HEARTH_ARM_INT8 1
+// Lane k = sum of x[i]*y[i] over i = 4k..4k+3 of 16 signed bytes: the grouping of ggml's AVX2 lanes (Acc8 in
+// quant.cpp), so the float steps that follow can be the references' own. |x*y| <= 128*127 fits int16.
+HWY_INLINE int32x4_t dot16_i8(int8x16_t x, int8x16_t y) {
+  const int16x8_t lo = vmull_s8(vget_low_s8(x), vget_low_s8(y));
+  const int16x8_t hi = vmull_high_s8(x, y);
+  return vpaddq_s32(vpaddlq_s16(lo), vpaddlq_s16(hi));
+}
+// A Q4_0 block's quants minus 8 as signed bytes: elements 0-15 (low nibbles) and 16-31 (high nibbles).
+HWY_INLINE void q4_0_halves(const uint8_t* qs, int8x16_t* lo, int8x16_t* hi) {
+  const uint8x16_t raw = vld1q_u8(qs);
+  *lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F))), vdupq_n_s8(8));
+  *hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), vdupq_n_s8(8));
+}
+// Acc8 over two 4-lane halves: lanes 0-3 = elements 0-15 of each block, 4-7 = elements 16-31; fused
+// multiply-adds like std::fma in the reference, then its sum order ((hi + lo), pairs (0,2) (1,3), the two).
+struct Acc8Neon {
+  float32x4_t lo = vdupq_n_f32(0), hi = vdupq_n_f32(0);
+  HWY_INLINE void add(float d, int32x4_t p_lo, int32x4_t p_hi) {
+    lo = vfmaq_f32(lo, vcvtq_f32_s32(p_lo), vdupq_n_f32(d));
+    hi = vfmaq_f32(hi, vcvtq_f32_s32(p_hi), vdupq_n_f32(d));
+  }
+  HWY_INLINE float sum() const {
+    const float32x4_t r = vaddq_f32(hi, lo);
+    return (vgetq_lane_f32(r, 0) + vgetq_lane_f32(r, 2)) + (vgetq_lane_f32(r, 1) + vgetq_lane_f32(r, 3));
+  }
+};
+#endif
+
 // The integer block dots follow ggml's AVX2 structure exactly (see quant.cpp: one 8-lane accumulator,
-// one fused multiply-add per block), so on x86 they are bit-identical to the scalar references. Targets
-// without the x86 int8 instructions use the references themselves.
+// one fused multiply-add per block), so on x86 they are bit-identical to the scalar references; 64-bit ARM
+// builds the same lane sums with NEON (dot16_i8). Other targets use the references themselves.
 float DotQ8_0(const void* w, const void* a, int64_t n) {
 #ifdef HEARTH_X86_INT8
   const uint8_t* x = static_cast<const uint8_t*>(w);
@@ -86,6 +122,16 @@ float DotQ8_0(const void* w, const void* a, int64_t n) {
     acc = _mm256_fmadd_ps(_mm256_set1_ps(half(x) * fp16_to_f32(y[b].d)), _mm256_cvtepi32_ps(p), acc);
   }
   return hsum8(acc);
+#elif defined(HEARTH_ARM_INT8)
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  Acc8Neon acc;
+  for (int64_t b = 0; b < n / 32; ++b, x += 34) {
+    const int8_t* q = reinterpret_cast<const int8_t*>(x + 2);
+    acc.add(half(x) * fp16_to_f32(y[b].d), dot16_i8(vld1q_s8(q), vld1q_s8(y[b].qs)),
+            dot16_i8(vld1q_s8(q + 16), vld1q_s8(y[b].qs + 16)));
+  }
+  return acc.sum();
 #else
   return weight_kernels(GgmlType::Q8_0)->dot(w, a, n);
 #endif
@@ -101,6 +147,16 @@ float DotQ4_0(const void* w, const void* a, int64_t n) {
     acc = _mm256_fmadd_ps(_mm256_set1_ps(half(x) * fp16_to_f32(y[b].d)), _mm256_cvtepi32_ps(p), acc);
   }
   return hsum8(acc);
+#elif defined(HEARTH_ARM_INT8)
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  Acc8Neon acc;
+  for (int64_t b = 0; b < n / 32; ++b, x += 18) {
+    int8x16_t lo, hi;
+    q4_0_halves(x + 2, &lo, &hi);
+    acc.add(half(x) * fp16_to_f32(y[b].d), dot16_i8(lo, vld1q_s8(y[b].qs)), dot16_i8(hi, vld1q_s8(y[b].qs + 16)));
+  }
+  return acc.sum();
 #else
   return weight_kernels(GgmlType::Q4_0)->dot(w, a, n);
 #endif
@@ -154,6 +210,17 @@ float DotQ4_0Repacked(const void* w, const void* a, int64_t n) {
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
     acc = std::fma(float(_mm_cvtsi128_si32(s)), half(x) * fp16_to_f32(y[b].d), acc);
+  }
+  return acc;
+#elif defined(HEARTH_ARM_INT8)
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  float acc = 0;
+  for (int64_t b = 0; b < n / 32; ++b, x += 18) {
+    int8x16_t lo, hi;
+    q4_0_halves(x + 2, &lo, &hi);
+    const int32_t s = vaddvq_s32(vaddq_s32(dot16_i8(lo, vld1q_s8(y[b].qs)), dot16_i8(hi, vld1q_s8(y[b].qs + 16))));
+    acc = std::fma(float(s), half(x) * fp16_to_f32(y[b].d), acc);
   }
   return acc;
 #else
@@ -402,6 +469,34 @@ float DotQ4K(const void* w, const void* a, int64_t n) {
     sum += y[b].d * half(x) * float(sumi) - y[b].d * half(x + 2) * float(summ);
   }
   return sum;
+#elif defined(HEARTH_ARM_INT8)
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  float sum = 0;
+  for (int64_t b = 0; b < n / 256; ++b, x += 144) {
+    const uint8_t* scales = x + 4;
+    const uint8_t* q = x + 16;
+    const int8_t* q8 = y[b].qs;
+    int sumi = 0, summ = 0;
+    for (int c = 0; c < 4; ++c, q += 32, q8 += 64) {
+      int sc[2], mn[2];
+      for (int i = 0; i < 2; ++i) {  // quant.cpp scale_min_k4 for sub-block 2c + i
+        const int j = 2 * c + i;
+        sc[i] = j < 4 ? scales[j] & 63 : (scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4);
+        mn[i] = j < 4 ? scales[j + 4] & 63 : (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
+      }
+      int32x4_t s[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
+      for (int h = 0; h < 2; ++h) {
+        const uint8x16_t raw = vld1q_u8(q + 16 * h);
+        s[0] = vaddq_s32(s[0], dot16_i8(vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F))), vld1q_s8(q8 + 16 * h)));
+        s[1] = vaddq_s32(s[1], dot16_i8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), vld1q_s8(q8 + 32 + 16 * h)));
+      }
+      sumi += sc[0] * vaddvq_s32(s[0]) + sc[1] * vaddvq_s32(s[1]);
+      summ += mn[0] * (y[b].bsums[4 * c] + y[b].bsums[4 * c + 1]) + mn[1] * (y[b].bsums[4 * c + 2] + y[b].bsums[4 * c + 3]);
+    }
+    sum += y[b].d * half(x) * float(sumi) - y[b].d * half(x + 2) * float(summ);
+  }
+  return sum;
 #else
   return weight_kernels(GgmlType::Q4_K)->dot(w, a, n);
 #endif
@@ -451,6 +546,35 @@ float DotQ6K(const void* w, const void* a, int64_t n) {
     __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(hsum), _mm256_extracti128_si256(hsum, 1));
     s4 = _mm_hadd_epi32(s4, s4);
     const int sumi = _mm_cvtsi128_si32(s4) - 32 * _mm_extract_epi32(s4, 1);
+    sum += y[b].d * half(x + 208) * float(sumi);
+  }
+  return sum;
+#elif defined(HEARTH_ARM_INT8)
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  const uint8x16_t m4 = vdupq_n_u8(0x0F), m2 = vdupq_n_u8(3);
+  const int8x16_t k32 = vdupq_n_s8(32);
+  float sum = 0;
+  for (int64_t b = 0; b < n / 256; ++b, x += 210) {
+    const int8_t* sc = reinterpret_cast<const int8_t*>(x + 192);
+    int sumi = 0;
+    for (int h = 0; h < 2; ++h) {  // the reference's halves: ql += 64, qh += 32, scales 8h.., q8 += 128
+      const uint8_t* ql = x + 64 * h;
+      const uint8_t* qh = x + 128 + 32 * h;
+      const int8_t* q8 = y[b].qs + 128 * h;
+      for (int g = 0; g < 2; ++g) {  // elements l = 16g..16g+15 of the reference's loop: scales g, g+2, g+4, g+6
+        const uint8x16_t la = vld1q_u8(ql + 16 * g), lb = vld1q_u8(ql + 32 + 16 * g), hb = vld1q_u8(qh + 16 * g);
+        const uint8x16_t u[4] = {
+            vorrq_u8(vandq_u8(la, m4), vshlq_n_u8(vandq_u8(hb, m2), 4)),
+            vorrq_u8(vandq_u8(lb, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 2), m2), 4)),
+            vorrq_u8(vshrq_n_u8(la, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 4), m2), 4)),
+            vorrq_u8(vshrq_n_u8(lb, 4), vshlq_n_u8(vshrq_n_u8(hb, 6), 4))};
+        for (int k = 0; k < 4; ++k) {
+          const int8x16_t qv = vsubq_s8(vreinterpretq_s8_u8(u[k]), k32);
+          sumi += int(sc[8 * h + g + 2 * k]) * vaddvq_s32(dot16_i8(qv, vld1q_s8(q8 + 32 * k + 16 * g)));
+        }
+      }
+    }
     sum += y[b].d * half(x + 208) * float(sumi);
   }
   return sum;
