@@ -422,6 +422,18 @@ float TinyBlasOrder(const void* w, const void* a, int64_t n) {
   return W == 16 ? ggml::reduce16(acc) : ggml::hsum8(acc);
 }
 
+// The eight 6-bit scales and eight 6-bit mins of a Q4_K / Q5_K super-block (12 packed bytes at p), unpacked
+// with 32-bit masks into u: returns u's bytes, 0-7 the scales and 8-15 the mins (quant.cpp scale_min_k4).
+inline const uint8_t* k_scales_mins(const uint8_t* p, uint32_t* u) {
+  std::memcpy(u, p, 12);
+  u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+  const uint32_t mins_lo = u[1] & 0x3f3f3f3fu;
+  u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  u[2] = mins_lo;
+  u[0] &= 0x3f3f3f3fu;
+  return reinterpret_cast<const uint8_t*>(u);
+}
+
 // Q4_K x Q8_K with the reference's arithmetic (quant.cpp dot_q4_k): the integer sums of each super-block
 // (exact) in vectors, then the reference's float expression per super-block.
 float DotQ4K(const void* w, const void* a, int64_t n) {
@@ -431,15 +443,8 @@ float DotQ4K(const void* w, const void* a, int64_t n) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   float sum = 0;
   for (int64_t b = 0; b < n / 256; ++b, x += 144) {
-    // The eight 6-bit scales and mins, unpacked with 32-bit masks: bytes 0-7 of u = scales, 8-15 = mins.
     uint32_t u[4];
-    std::memcpy(u, x + 4, 12);
-    u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-    const uint32_t mins_lo = u[1] & 0x3f3f3f3fu;
-    u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-    u[2] = mins_lo;
-    u[0] &= 0x3f3f3f3fu;
-    const uint8_t* sc = reinterpret_cast<const uint8_t*>(u);
+    const uint8_t* sc = k_scales_mins(x + 4, u);
     const uint8_t* q = x + 16;
     const int8_t* q8 = y[b].qs;
     // The scales as int16 in both halves; scale j is spread to every lane by a byte shuffle (a broadcast
@@ -474,17 +479,13 @@ float DotQ4K(const void* w, const void* a, int64_t n) {
   const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
   float sum = 0;
   for (int64_t b = 0; b < n / 256; ++b, x += 144) {
-    const uint8_t* scales = x + 4;
+    uint32_t u[4];
+    const uint8_t* sm = k_scales_mins(x + 4, u);
     const uint8_t* q = x + 16;
     const int8_t* q8 = y[b].qs;
     int sumi = 0, summ = 0;
     for (int c = 0; c < 4; ++c, q += 32, q8 += 64) {
-      int sc[2], mn[2];
-      for (int i = 0; i < 2; ++i) {  // quant.cpp scale_min_k4 for sub-block 2c + i
-        const int j = 2 * c + i;
-        sc[i] = j < 4 ? scales[j] & 63 : (scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4);
-        mn[i] = j < 4 ? scales[j + 4] & 63 : (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
-      }
+      const int sc[2] = {sm[2 * c], sm[2 * c + 1]}, mn[2] = {sm[8 + 2 * c], sm[8 + 2 * c + 1]};
       int32x4_t s[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
       for (int h = 0; h < 2; ++h) {
         const uint8x16_t raw = vld1q_u8(q + 16 * h);
@@ -593,15 +594,8 @@ float DotQ5K(const void* w, const void* a, int64_t n) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   float sum = 0;
   for (int64_t b = 0; b < n / 256; ++b, x += 176) {
-    // Scales and mins exactly as in DotQ4K (the same 12-byte packing at the same offset).
     uint32_t u[4];
-    std::memcpy(u, x + 4, 12);
-    u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-    const uint32_t mins_lo = u[1] & 0x3f3f3f3fu;
-    u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-    u[2] = mins_lo;
-    u[0] &= 0x3f3f3f3fu;
-    const uint8_t* sc = reinterpret_cast<const uint8_t*>(u);
+    const uint8_t* sc = k_scales_mins(x + 4, u);  // Q5_K packs them as Q4_K does
     const uint8_t* q = x + 48;
     const int8_t* q8 = y[b].qs;
     const __m128i sc_lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc));
