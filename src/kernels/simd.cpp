@@ -434,27 +434,40 @@ inline const uint8_t* k_scales_mins(const uint8_t* p, uint32_t* u) {
   return reinterpret_cast<const uint8_t*>(u);
 }
 
-// Q4_K x Q8_K with the reference's arithmetic (quant.cpp dot_q4_k): the integer sums of each super-block
-// (exact) in vectors, then the reference's float expression per super-block.
-float DotQ4K(const void* w, const void* a, int64_t n) {
 #ifdef HEARTH_X86_INT8
+// Q4_K (kQ5 = false) or Q5_K x Q8_K with the reference's arithmetic (quant.cpp dot_q4_k / dot_q5_k): the integer
+// sums of each super-block (exact) in vectors, then the reference's float expression per super-block (no
+// contraction: -ffp-contract=off). Q5_K is Q4_K plus a fifth bit per quant from qh (bit 2c for the low
+// nibbles of chunk c, 2c + 1 for the high ones), its scales and mins packed the same way.
+template <bool kQ5>
+float DotQ4KOrQ5K(const void* w, const void* a, int64_t n) {
+  constexpr size_t kBlockBytes = kQ5 ? 176 : 144, kQuantsAt = kQ5 ? 48 : 16;
   const uint8_t* x = static_cast<const uint8_t*>(w);
   const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   float sum = 0;
-  for (int64_t b = 0; b < n / 256; ++b, x += 144) {
+  for (int64_t b = 0; b < n / 256; ++b, x += kBlockBytes) {
     uint32_t u[4];
     const uint8_t* sc = k_scales_mins(x + 4, u);
-    const uint8_t* q = x + 16;
+    const uint8_t* q = x + kQuantsAt;
     const int8_t* q8 = y[b].qs;
     // The scales as int16 in both halves; scale j is spread to every lane by a byte shuffle (a broadcast
     // from a general register was the slowest step of this loop).
     const __m128i sc_lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc));
     const __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc_lo));
+    // Q5_K: qh shifted right by 2c at chunk c, so that bit 0 of each byte is the low nibbles' fifth bit and
+    // bit 1 the high nibbles' (16-bit shifts: the bits that cross into a byte from its neighbour are masked off).
+    __m256i hb = kQ5 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16)) : _mm256_setzero_si256();
     __m256i acc = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c, q += 32, q8 += 64) {
       const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
-      const __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+      __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+      if constexpr (kQ5) {
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
+        hb = _mm256_srli_epi16(hb, 2);
+      }
+      // Quants up to 31 times |q8| up to 128, pairs summed: at most 7936, inside int16.
       const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8)));
       const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32)));
       const __m256i s0 = _mm256_shuffle_epi8(scv, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * c))));
@@ -474,6 +487,14 @@ float DotQ4K(const void* w, const void* a, int64_t n) {
     sum += y[b].d * half(x) * float(sumi) - y[b].d * half(x + 2) * float(summ);
   }
   return sum;
+}
+#endif  // HEARTH_X86_INT8
+
+// Q4_K x Q8_K with the reference's arithmetic (quant.cpp dot_q4_k): the integer sums of each super-block
+// (exact) in vectors, then the reference's float expression per super-block.
+float DotQ4K(const void* w, const void* a, int64_t n) {
+#ifdef HEARTH_X86_INT8
+  return DotQ4KOrQ5K<false>(w, a, n);
 #elif defined(HEARTH_ARM_INT8)
   const uint8_t* x = static_cast<const uint8_t*>(w);
   const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
@@ -585,50 +606,6 @@ float DotQ6K(const void* w, const void* a, int64_t n) {
 }
 
 #ifdef HEARTH_X86_INT8
-// Q5_K x Q8_K with the reference's arithmetic (quant.cpp dot_q5_k): DotQ4K with the fifth bit of every quant
-// taken from qh (bit 2c for the low nibbles of chunk c, 2c + 1 for the high ones), the integer sums exact in
-// vectors, then the reference's float expression per super-block (no contraction: -ffp-contract=off).
-float DotQ5K(const void* w, const void* a, int64_t n) {
-  const uint8_t* x = static_cast<const uint8_t*>(w);
-  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-  float sum = 0;
-  for (int64_t b = 0; b < n / 256; ++b, x += 176) {
-    uint32_t u[4];
-    const uint8_t* sc = k_scales_mins(x + 4, u);  // Q5_K packs them as Q4_K does
-    const uint8_t* q = x + 48;
-    const int8_t* q8 = y[b].qs;
-    const __m128i sc_lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc));
-    const __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc_lo));
-    // qh shifted right by 2c at chunk c, so that bit 0 of each byte is the low nibbles' fifth bit and bit 1 the
-    // high nibbles' (16-bit shifts: the bits that cross into a byte from its neighbour are masked off).
-    __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16));
-    __m256i acc = _mm256_setzero_si256();
-    for (int c = 0; c < 4; ++c, q += 32, q8 += 64, hb = _mm256_srli_epi16(hb, 2)) {
-      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
-      const __m256i lo = _mm256_or_si256(_mm256_and_si256(raw, m4), _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
-      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
-      // Quants up to 31 times |q8| up to 128, pairs summed: at most 7936, inside int16.
-      const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8)));
-      const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32)));
-      const __m256i s0 = _mm256_shuffle_epi8(scv, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * c))));
-      const __m256i s1 = _mm256_shuffle_epi8(scv, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * c + 1))));
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, s0));
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, s1));
-    }
-    const __m128i mn = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 8)));
-    const __m256i mins = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn));
-    const __m256i mm = _mm256_madd_epi16(mins, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].bsums)));
-    const __m256i h = _mm256_hadd_epi32(acc, mm);
-    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-    s4 = _mm_hadd_epi32(s4, s4);
-    const int sumi = _mm_cvtsi128_si32(s4), summ = _mm_extract_epi32(s4, 1);
-    sum += y[b].d * half(x) * float(sumi) - y[b].d * half(x + 2) * float(summ);
-  }
-  return sum;
-}
-
 // BF16 x BF16 in ggml_vec_dot_bf16's and tinyBLAS's orders (quant.cpp dot_bf16 / dot_bf16_batched) for profile
 // P (bf16_profile_index): 0 = 8 lanes, 1 = 16 lanes, 2 = the AVX512-BF16 instruction, emulated here as the
 // reference does (lane l adds the odd then the even product of pair l). A bf16 is the high half of a float, so
@@ -794,7 +771,7 @@ Kernels GetKernels() {
   k.dot_q4_1 = DotQx_1<false>;
   k.dot_q5_0 = DotQ5_0;
   k.dot_q5_1 = DotQx_1<true>;
-  k.dot_q5_k = DotQ5K;
+  k.dot_q5_k = DotQ4KOrQ5K<true>;
   k.dot_bf16_order[0] = DotBF16Order<0>;
   k.dot_bf16_order[1] = DotBF16Order<1>;
   k.dot_bf16_order[2] = DotBF16Order<2>;
