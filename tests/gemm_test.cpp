@@ -4,6 +4,7 @@
 // multiple of the group size.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -287,7 +288,7 @@ TEST(Gemm, SimdHelpersMatchTheirReferences) {
       for (int64_t i = 0; i < done; ++i) EXPECT_EQ(out[size_t(i)], gelu(g[size_t(i)]) * u[size_t(i)]) << i << " " << k.target;
     }
     if (k.dot_f32_f16 && k.sum_rows_f16) {
-      for (int n : {1, 7, 64, 256, 259}) {
+      for (int n : {1, 7, 64, 256, 259, 512}) {
         const auto q = randn(size_t(n), rng);
         std::vector<uint16_t> h(static_cast<size_t>(n));
         for (auto& v : h) v = hearth::f32_to_fp16(randn(1, rng)[0]);
@@ -313,6 +314,20 @@ TEST(Gemm, SimdHelpersMatchTheirReferences) {
             a = k.native_fma ? std::fma(w[size_t(j)], v, a) : a + w[size_t(j)] * v;
           }
           EXPECT_EQ(out[size_t(i)], a) << k.target << " n " << n << " i " << i;
+        }
+        // Several heads over the same rows: each head gets the one-head kernels' bits exactly.
+        for (int nq : {1, 3, 4, 8, 9}) {
+          const auto qs = randn(size_t(nq * n), rng), ws = randn(size_t(nq * n_rows), rng);
+          std::vector<float> dots(size_t(nq), -1.0f), sums(size_t(nq * n), -1.0f), one(static_cast<size_t>(n), 0.0f);
+          k.dot_f32_f16_heads(qs.data(), n, nq, h.data(), n, dots.data());
+          k.sum_rows_f16_heads(ws.data(), n_rows, nq, ptrs.data(), n_rows, sums.data(), n, n);
+          for (int i = 0; i < nq; ++i) {
+            EXPECT_EQ(dots[size_t(i)], k.dot_f32_f16(qs.data() + size_t(i * n), h.data(), n))
+                << k.target << " heads " << nq << " head " << i << " n " << n;
+            k.sum_rows_f16(ws.data() + size_t(i * n_rows), ptrs.data(), n_rows, one.data(), n);
+            EXPECT_TRUE(std::equal(one.begin(), one.end(), sums.begin() + i * n))
+                << k.target << " sum rows, heads " << nq << " head " << i << " n " << n;
+          }
         }
         // Rounding to F16 and back, as core/fp16.h does it (ties, subnormals, overflow included).
         std::vector<float> x = randn(size_t(n), rng, 3.0f);

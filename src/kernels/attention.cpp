@@ -51,13 +51,15 @@ void attend_head_f32(const float* q, int kv_head, int head_dim, const KvView& kv
 
 }  // namespace
 
-void attend_head(const float* q_head, int kv_head, int head_dim, const KvView& kv, int32_t lo, int32_t hi,
-                 float* out, float* scores, bool batched) {
+void attend_heads(const float* q, int nh, int kv_head, int head_dim, const KvView& kv, int32_t lo, int32_t hi,
+                  float* out, float* scores, bool batched) {
+  const int n = hi - lo + 1;
   if (!kv.f16) {
-    attend_head_f32(q_head, kv_head, head_dim, kv, lo, hi, out, scores, batched);
+    for (int h = 0; h < nh; ++h)
+      attend_head_f32(q + size_t(h) * size_t(head_dim), kv_head, head_dim, kv, lo, hi, out + size_t(h) * size_t(head_dim),
+                      scores, batched);
     return;
   }
-  const int n = hi - lo + 1;
   const size_t head_off = size_t(kv_head) * size_t(head_dim) * 2;
   // The cells' rows, walked around the ring once (no division per cell).
   thread_local std::vector<const uint16_t*> k_rows, v_rows;
@@ -70,38 +72,58 @@ void attend_head(const float* q_head, int kv_head, int head_dim, const KvView& k
     v_rows[size_t(j)] = reinterpret_cast<const uint16_t*>(kv.v + off);
   }
   const simd::Kernels& sk = simd::best();
-  const bool fast = simd::enabled() && sk.dot_f32_f16 && sk.sum_rows_f16;
+  const bool fast = simd::enabled() && sk.dot_f32_f16_heads && sk.sum_rows_f16_heads;
   const bool fast_round = simd::enabled() && sk.round_f16;
   // ggml converts the F32 query to F16 for the K·q product with an F16 cache.
-  qbuf.resize(size_t(head_dim));
+  const size_t hd = size_t(head_dim);
+  qbuf.resize(size_t(nh) * hd);
   float* qq = qbuf.data();
   if (fast_round)
-    sk.round_f16(q_head, qq, head_dim);
+    sk.round_f16(q, qq, int64_t(nh) * head_dim);
   else
-    for (int i = 0; i < head_dim; ++i) qq[i] = round_to_fp16(q_head[i]);
-  for (int j = 0; j < n; ++j) {
-    const uint16_t* k = k_rows[size_t(j)];
-    if (fast) {
-      scores[j] = sk.dot_f32_f16(qq, k, head_dim);
-      continue;
+    for (size_t i = 0; i < size_t(nh) * hd; ++i) qq[i] = round_to_fp16(q[i]);
+  // scores[h * n + j]: head h, cell lo + j.
+  if (fast) {
+    float s[64];
+    for (int h0 = 0; h0 < nh; h0 += 64) {
+      const int m = std::min(64, nh - h0);
+      for (int j = 0; j < n; ++j) {
+        sk.dot_f32_f16_heads(qq + size_t(h0) * hd, head_dim, m, k_rows[size_t(j)], head_dim, s);
+        for (int h = 0; h < m; ++h) scores[size_t(h0 + h) * size_t(n) + size_t(j)] = s[h];
+      }
     }
-    float s = 0;
-    for (int i = 0; i < head_dim; ++i) s += qq[i] * fp16_to_f32(k[i]);
-    scores[j] = s;
+  } else {
+    for (int h = 0; h < nh; ++h)
+      for (int j = 0; j < n; ++j) {
+        const uint16_t* k = k_rows[size_t(j)];
+        const float* qh = qq + size_t(h) * hd;
+        float s = 0;
+        for (int i = 0; i < head_dim; ++i) s += qh[i] * fp16_to_f32(k[i]);
+        scores[size_t(h) * size_t(n) + size_t(j)] = s;
+      }
   }
-  softmax(scores, n);
+  for (int h = 0; h < nh; ++h) softmax(scores + size_t(h) * size_t(n), n);
   // The probabilities are rounded to F16 too before they weight the value rows.
   if (fast_round)
-    sk.round_f16(scores, scores, n);
+    sk.round_f16(scores, scores, int64_t(nh) * n);
   else
-    for (int j = 0; j < n; ++j) scores[j] = round_to_fp16(scores[j]);
+    for (size_t j = 0; j < size_t(nh) * size_t(n); ++j) scores[j] = round_to_fp16(scores[j]);
   if (fast) {
-    sk.sum_rows_f16(scores, v_rows.data(), n, out, head_dim);
+    sk.sum_rows_f16_heads(scores, n, nh, v_rows.data(), n, out, head_dim, head_dim);
     return;
   }
-  for (int i = 0; i < head_dim; ++i) out[i] = 0;
-  for (int j = 0; j < n; ++j)
-    for (int i = 0; i < head_dim; ++i) out[i] += scores[j] * fp16_to_f32(v_rows[size_t(j)][i]);
+  for (int h = 0; h < nh; ++h) {
+    float* o = out + size_t(h) * hd;
+    const float* w = scores + size_t(h) * size_t(n);
+    for (int i = 0; i < head_dim; ++i) o[i] = 0;
+    for (int j = 0; j < n; ++j)
+      for (int i = 0; i < head_dim; ++i) o[i] += w[j] * fp16_to_f32(v_rows[size_t(j)][i]);
+  }
+}
+
+void attend_head(const float* q_head, int kv_head, int head_dim, const KvView& kv, int32_t lo, int32_t hi,
+                 float* out, float* scores, bool batched) {
+  attend_heads(q_head, 1, kv_head, head_dim, kv, lo, hi, out, scores, batched);
 }
 
 void attend(const float* q, int n_head, int n_head_kv, int head_dim, const KvView& kv, int32_t lo, int32_t hi,

@@ -27,4 +27,11 @@ void attend(const float* q, int n_head, int n_head_kv, int head_dim, const KvVie
 void attend_head(const float* q_head, int kv_head, int head_dim, const KvView& kv, int32_t lo, int32_t hi,
                  float* out_head, float* scores, bool batched = false);
 
+// nh consecutive query heads that all read KV head kv_head (one group of grouped-query attention): head i's
+// query at q + i * head_dim, its output at out + i * head_dim; `scores` must hold nh * (hi - lo + 1) floats.
+// Each head's output has exactly the bits attend_head gives it; an F16 cache's rows are converted once for
+// several heads.
+void attend_heads(const float* q, int nh, int kv_head, int head_dim, const KvView& kv, int32_t lo, int32_t hi,
+                  float* out, float* scores, bool batched = false);
+
 }  // namespace hearth::kernels

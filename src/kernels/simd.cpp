@@ -326,6 +326,83 @@ void SumRowsF16(const float* w, const uint16_t* const* rows, int64_t n_rows, flo
   }
 }
 
+// Several query heads that read the same F16 cache rows (grouped-query attention): each key or value row is
+// loaded and converted once for four heads. Each head's result has exactly the bits of DotF32F16 /
+// SumRowsF16 (the same accumulators, the same order); lengths that are not a multiple of two vectors take
+// those kernels head by head.
+void DotF32F16Heads(const float* q, int64_t q_stride, int nq, const uint16_t* k, int64_t n, float* out) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const int64_t N = int64_t(hn::Lanes(df));
+  int h = 0;
+  if (n % (2 * N) == 0) {
+    const hwy::float16_t* kh = reinterpret_cast<const hwy::float16_t*>(k);
+    for (; h + 4 <= nq; h += 4) {
+      const float* q0 = q + h * q_stride;
+      const float *q1 = q0 + q_stride, *q2 = q1 + q_stride, *q3 = q2 + q_stride;
+      auto a0 = hn::Zero(df), a1 = hn::Zero(df), b0 = hn::Zero(df), b1 = hn::Zero(df);
+      auto c0 = hn::Zero(df), c1 = hn::Zero(df), d0 = hn::Zero(df), d1 = hn::Zero(df);
+      for (int64_t i = 0; i < n; i += 2 * N) {
+        const auto k0 = hn::PromoteTo(df, hn::LoadU(dh, kh + i)), k1 = hn::PromoteTo(df, hn::LoadU(dh, kh + i + N));
+        a0 = hn::MulAdd(hn::LoadU(df, q0 + i), k0, a0);
+        a1 = hn::MulAdd(hn::LoadU(df, q0 + i + N), k1, a1);
+        b0 = hn::MulAdd(hn::LoadU(df, q1 + i), k0, b0);
+        b1 = hn::MulAdd(hn::LoadU(df, q1 + i + N), k1, b1);
+        c0 = hn::MulAdd(hn::LoadU(df, q2 + i), k0, c0);
+        c1 = hn::MulAdd(hn::LoadU(df, q2 + i + N), k1, c1);
+        d0 = hn::MulAdd(hn::LoadU(df, q3 + i), k0, d0);
+        d1 = hn::MulAdd(hn::LoadU(df, q3 + i + N), k1, d1);
+      }
+      out[h] = hn::GetLane(hn::SumOfLanes(df, hn::Add(a0, a1)));
+      out[h + 1] = hn::GetLane(hn::SumOfLanes(df, hn::Add(b0, b1)));
+      out[h + 2] = hn::GetLane(hn::SumOfLanes(df, hn::Add(c0, c1)));
+      out[h + 3] = hn::GetLane(hn::SumOfLanes(df, hn::Add(d0, d1)));
+    }
+  }
+  for (; h < nq; ++h) out[h] = DotF32F16(q + h * q_stride, k, n);
+}
+
+void SumRowsF16Heads(const float* w, int64_t w_stride, int nq, const uint16_t* const* rows, int64_t n_rows,
+                     float* out, int64_t out_stride, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const int64_t N = int64_t(hn::Lanes(df));
+  int h = 0;
+  if (n % (2 * N) == 0) {
+    for (; h + 4 <= nq; h += 4) {
+      const float* w0 = w + h * w_stride;
+      const float *w1 = w0 + w_stride, *w2 = w1 + w_stride, *w3 = w2 + w_stride;
+      float* o0 = out + h * out_stride;
+      for (int64_t i = 0; i < n; i += 2 * N) {
+        auto a0 = hn::Zero(df), a1 = hn::Zero(df), b0 = hn::Zero(df), b1 = hn::Zero(df);
+        auto c0 = hn::Zero(df), c1 = hn::Zero(df), d0 = hn::Zero(df), d1 = hn::Zero(df);
+        for (int64_t j = 0; j < n_rows; ++j) {
+          const hwy::float16_t* v = reinterpret_cast<const hwy::float16_t*>(rows[j]) + i;
+          const auto v0 = hn::PromoteTo(df, hn::LoadU(dh, v)), v1 = hn::PromoteTo(df, hn::LoadU(dh, v + N));
+          const auto s0 = hn::Set(df, w0[j]), s1 = hn::Set(df, w1[j]), s2 = hn::Set(df, w2[j]), s3 = hn::Set(df, w3[j]);
+          a0 = hn::MulAdd(s0, v0, a0);
+          a1 = hn::MulAdd(s0, v1, a1);
+          b0 = hn::MulAdd(s1, v0, b0);
+          b1 = hn::MulAdd(s1, v1, b1);
+          c0 = hn::MulAdd(s2, v0, c0);
+          c1 = hn::MulAdd(s2, v1, c1);
+          d0 = hn::MulAdd(s3, v0, d0);
+          d1 = hn::MulAdd(s3, v1, d1);
+        }
+        hn::StoreU(a0, df, o0 + i);
+        hn::StoreU(a1, df, o0 + i + N);
+        hn::StoreU(b0, df, o0 + out_stride + i);
+        hn::StoreU(b1, df, o0 + out_stride + i + N);
+        hn::StoreU(c0, df, o0 + 2 * out_stride + i);
+        hn::StoreU(c1, df, o0 + 2 * out_stride + i + N);
+        hn::StoreU(d0, df, o0 + 3 * out_stride + i);
+        hn::StoreU(d1, df, o0 + 3 * out_stride + i + N);
+      }
+    }
+  }
+  for (; h < nq; ++h) SumRowsF16(w + h * w_stride, rows, n_rows, out + h * out_stride, n);
+}
+
 // out = float(half(x)), round to nearest even (as core/fp16.h round_to_fp16). Only where the conversion is
 // the hardware's (F16C): Highway's emulation on older x86 targets truncates.
 [[maybe_unused]] void RoundF16(const float* x, float* out, int64_t n) {
@@ -754,6 +831,8 @@ Kernels GetKernels() {
   k.quantize_q8_0 = QuantizeQ8_0;
   k.dot_f32_f16 = DotF32F16;
   k.sum_rows_f16 = SumRowsF16;
+  k.dot_f32_f16_heads = DotF32F16Heads;
+  k.sum_rows_f16_heads = SumRowsF16Heads;
   k.native_fma = HWY_NATIVE_FMA;
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
   k.round_f16 = RoundF16;

@@ -558,20 +558,26 @@ void Gemma4::attention_block(int l, const Batch& batch, size_t begin, int T, KvC
   int32_t max_span = 1;
   for (int t = 0; t < T; ++t) max_span = std::max(max_span, batch.pos[begin + size_t(t)] + 1);
   if (swa) max_span = std::min(max_span, h.window);
-  scores_.resize(size_t(pool.size()) * size_t(max_span));
-  pool.parallel_for(int64_t(T) * H, [&](int64_t b, int64_t e, int thread) {
-    float* sc = scores_.data() + size_t(thread) * size_t(max_span);
+  // Work items of `heads` query heads that share a KV head (each cache row is then read once for all of
+  // them), split finer only when there would be too few items for the threads (decode).
+  int heads = group;
+  while (heads % 2 == 0 && int64_t(T) * (H / heads) < int64_t(pool.size())) heads /= 2;
+  scores_.resize(size_t(pool.size()) * size_t(heads) * size_t(max_span));
+  pool.parallel_for(int64_t(T) * (H / heads), [&](int64_t b, int64_t e, int thread) {
+    float* sc = scores_.data() + size_t(thread) * size_t(heads) * size_t(max_span);
     for (int64_t i = b; i < e; ++i) {
-      // Head-major order: each thread gets whole heads over all tokens, so causal spans balance out.
-      const int t = int(i % T), hh = int(i / T);
+      // Head-major order, and within a head the tokens zig-zag (first, last, second, second last, ...), so
+      // that each thread's contiguous share mixes short and long causal spans even with a single KV group.
+      const int z = int(i % T), hh = int(i / T) * heads;
+      const int t = z % 2 == 0 ? z / 2 : T - 1 - z / 2;
       const size_t bi = begin + size_t(t);
       const int32_t pos = batch.pos[bi];
       const int32_t lo = swa ? std::max<int32_t>(0, pos - h.window + 1) : 0;
       const kernels::KvView view = kv.view(l, batch.seq[bi]);
-      kernels::attend_head(q_.data() + size_t(t) * size_t(qw) + size_t(hh) * size_t(hd), hh / group, hd, view, lo,
-                           pos, attn_.data() + size_t(t) * size_t(qw) + size_t(hh) * size_t(hd), sc, T > 1);
+      kernels::attend_heads(q_.data() + size_t(t) * size_t(qw) + size_t(hh) * size_t(hd), heads, hh / group, hd, view,
+                            lo, pos, attn_.data() + size_t(t) * size_t(qw) + size_t(hh) * size_t(hd), sc, T > 1);
     }
-  }, 1, int64_t(max_span) * hd * 2);
+  }, 1, int64_t(max_span) * hd * 2 * heads);
 }
 
 // §4.5 MoE: softmax router over rmsnorm(x)/sqrt(d)·scale, top-k, renormalise; each selected expert's
