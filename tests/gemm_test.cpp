@@ -319,7 +319,7 @@ TEST(Gemm, SimdHelpersMatchTheirReferences) {
         for (int nq : {1, 3, 4, 8, 9}) {
           const auto qs = randn(size_t(nq * n), rng), ws = randn(size_t(nq * n_rows), rng);
           std::vector<float> dots(size_t(nq), -1.0f), sums(size_t(nq * n), -1.0f), one(static_cast<size_t>(n), 0.0f);
-          k.dot_f32_f16_heads(qs.data(), n, nq, h.data(), n, dots.data());
+          k.dot_f32_f16_heads(qs.data(), n, nq, h.data(), n, dots.data(), 1);
           k.sum_rows_f16_heads(ws.data(), n_rows, nq, ptrs.data(), n_rows, sums.data(), n, n);
           for (int i = 0; i < nq; ++i) {
             EXPECT_EQ(dots[size_t(i)], k.dot_f32_f16(qs.data() + size_t(i * n), h.data(), n))

@@ -84,14 +84,7 @@ void attend_heads(const float* q, int nh, int kv_head, int head_dim, const KvVie
     for (size_t i = 0; i < size_t(nh) * hd; ++i) qq[i] = round_to_fp16(q[i]);
   // scores[h * n + j]: head h, cell lo + j.
   if (fast) {
-    float s[64];
-    for (int h0 = 0; h0 < nh; h0 += 64) {
-      const int m = std::min(64, nh - h0);
-      for (int j = 0; j < n; ++j) {
-        sk.dot_f32_f16_heads(qq + size_t(h0) * hd, head_dim, m, k_rows[size_t(j)], head_dim, s);
-        for (int h = 0; h < m; ++h) scores[size_t(h0 + h) * size_t(n) + size_t(j)] = s[h];
-      }
-    }
+    for (int j = 0; j < n; ++j) sk.dot_f32_f16_heads(qq, head_dim, nh, k_rows[size_t(j)], head_dim, scores + j, n);
   } else {
     for (int h = 0; h < nh; ++h)
       for (int j = 0; j < n; ++j) {

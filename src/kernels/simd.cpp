@@ -330,7 +330,8 @@ void SumRowsF16(const float* w, const uint16_t* const* rows, int64_t n_rows, flo
 // loaded and converted once for four heads. Each head's result has exactly the bits of DotF32F16 /
 // SumRowsF16 (the same accumulators, the same order); lengths that are not a multiple of two vectors take
 // those kernels head by head.
-void DotF32F16Heads(const float* q, int64_t q_stride, int nq, const uint16_t* k, int64_t n, float* out) {
+void DotF32F16Heads(const float* q, int64_t q_stride, int nq, const uint16_t* k, int64_t n, float* out,
+                    int64_t out_stride) {
   const hn::ScalableTag<float> df;
   const hn::Rebind<hwy::float16_t, decltype(df)> dh;
   const int64_t N = int64_t(hn::Lanes(df));
@@ -353,13 +354,13 @@ void DotF32F16Heads(const float* q, int64_t q_stride, int nq, const uint16_t* k,
         d0 = hn::MulAdd(hn::LoadU(df, q3 + i), k0, d0);
         d1 = hn::MulAdd(hn::LoadU(df, q3 + i + N), k1, d1);
       }
-      out[h] = hn::GetLane(hn::SumOfLanes(df, hn::Add(a0, a1)));
-      out[h + 1] = hn::GetLane(hn::SumOfLanes(df, hn::Add(b0, b1)));
-      out[h + 2] = hn::GetLane(hn::SumOfLanes(df, hn::Add(c0, c1)));
-      out[h + 3] = hn::GetLane(hn::SumOfLanes(df, hn::Add(d0, d1)));
+      out[h * out_stride] = hn::GetLane(hn::SumOfLanes(df, hn::Add(a0, a1)));
+      out[(h + 1) * out_stride] = hn::GetLane(hn::SumOfLanes(df, hn::Add(b0, b1)));
+      out[(h + 2) * out_stride] = hn::GetLane(hn::SumOfLanes(df, hn::Add(c0, c1)));
+      out[(h + 3) * out_stride] = hn::GetLane(hn::SumOfLanes(df, hn::Add(d0, d1)));
     }
   }
-  for (; h < nq; ++h) out[h] = DotF32F16(q + h * q_stride, k, n);
+  for (; h < nq; ++h) out[h * out_stride] = DotF32F16(q + h * q_stride, k, n);
 }
 
 void SumRowsF16Heads(const float* w, int64_t w_stride, int nq, const uint16_t* const* rows, int64_t n_rows,

@@ -30,9 +30,10 @@ struct Kernels {
   // native_fma, else multiply then add).
   void (*sum_rows_f16)(const float* w, const uint16_t* const* rows, int64_t n_rows, float* out, int64_t n) = nullptr;
   // The same two for nq query heads reading the same cache rows (grouped-query attention): head h's query is
-  // q + h * q_stride (its weights w + h * w_stride, its output out + h * out_stride); each result has the
-  // bits of the one-head kernel. Each cache row is converted once per four heads.
-  void (*dot_f32_f16_heads)(const float* q, int64_t q_stride, int nq, const uint16_t* k, int64_t n, float* out) = nullptr;
+  // q + h * q_stride (its weights w + h * w_stride, its output out[h * out_stride] or out + h * out_stride); each
+  // result has the bits of the one-head kernel. Each cache row is converted once per four heads.
+  void (*dot_f32_f16_heads)(const float* q, int64_t q_stride, int nq, const uint16_t* k, int64_t n, float* out,
+                            int64_t out_stride) = nullptr;
   void (*sum_rows_f16_heads)(const float* w, int64_t w_stride, int nq, const uint16_t* const* rows, int64_t n_rows,
                              float* out, int64_t out_stride, int64_t n) = nullptr;
   void (*round_f16)(const float* x, float* out, int64_t n) = nullptr;  // out = float(half(x)), nearest even
