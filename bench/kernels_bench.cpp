@@ -87,6 +87,7 @@ void DecodeQ4_0Down(benchmark::State& st) { run(st, GgmlType::Q4_0, 6144, 1536, 
 void PrefillQ4_0Packed(benchmark::State& st) { run(st, GgmlType::Q4_0, 1536, 6144, 512, true); }
 void PrefillQ4_0Down(benchmark::State& st) { run(st, GgmlType::Q4_0, 6144, 1536, 512, true); }
 void PrefillQ4_K(benchmark::State& st) { run(st, GgmlType::Q4_K, 1536, 6144, 512, false); }
+void PrefillQ5_K(benchmark::State& st) { run(st, GgmlType::Q5_K, 1536, 6144, 512, false); }
 void PrefillQ6_K(benchmark::State& st) { run(st, GgmlType::Q6_K, 1536, 6144, 512, false); }
 void DecodeQ4_K(benchmark::State& st) { run(st, GgmlType::Q4_K, 1536, 6144, 1, false); }
 void DecodeQ6_K(benchmark::State& st) { run(st, GgmlType::Q6_K, 1536, 6144, 1, false); }
@@ -104,6 +105,7 @@ BENCHMARK(DecodeQ4_0Down)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(PrefillQ4_0Packed)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(PrefillQ4_0Down)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(PrefillQ4_K)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(PrefillQ5_K)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(PrefillQ6_K)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(DecodeQ4_K)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ6_K)->Arg(1)->Arg(2)->UseRealTime();

@@ -189,17 +189,17 @@ TEST(Gemm, MatmulWithPackedWeightsAndARowTail) {
   }
 }
 
-// Random K-quant rows: random quants and scales (Q4_K: 6-bit scales/mins; Q6_K: int8 scales), small
+// Random K-quant rows: random quants and scales (Q4_K / Q5_K: 6-bit scales/mins; Q6_K: int8 scales), small
 // positive d (and dmin).
 std::vector<uint8_t> k_quant_weights(GgmlType t, int64_t rows, int64_t n_in, std::mt19937& rng) {
   std::vector<uint8_t> w(hearth::gguf::row_bytes(t, n_in) * size_t(rows));
   std::uniform_int_distribution<int> byte(0, 255);
   std::uniform_real_distribution<float> small(0.001f, 0.02f);
   for (auto& v : w) v = uint8_t(byte(rng));
-  const size_t block = t == GgmlType::Q4_K ? 144 : 210;
+  const size_t block = t == GgmlType::Q4_K ? 144 : t == GgmlType::Q5_K ? 176 : 210;
   for (size_t b = 0; b < w.size(); b += block) {
     const uint16_t d = hearth::f32_to_fp16(small(rng)), dmin = hearth::f32_to_fp16(small(rng));
-    if (t == GgmlType::Q4_K) {
+    if (t != GgmlType::Q6_K) {
       std::memcpy(&w[b], &d, 2);
       std::memcpy(&w[b + 2], &dmin, 2);
     } else {
@@ -214,10 +214,13 @@ std::vector<uint8_t> k_quant_weights(GgmlType t, int64_t rows, int64_t n_in, std
 TEST(Gemm, KQuantWideKernelsAreBitIdenticalToTheReferences) {
   std::mt19937 rng(17);
   int targets = 0;
-  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
+  auto kernel_of = [](const gemm::Kernels& k, GgmlType t) {
+    return t == GgmlType::Q4_K ? k.q4_k_wide : t == GgmlType::Q5_K ? k.q5_k_wide : k.q6_k_wide;
+  };
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
     const auto* ref = weight_kernels(type);
     gemm::for_each_target([&](const gemm::Kernels& k) {
-      const gemm::Fn fn = type == GgmlType::Q4_K ? k.q4_k_wide : k.q6_k_wide;
+      const gemm::Fn fn = kernel_of(k, type);
       if (!fn) return;
       ++targets;
       ThreadPool pool(1);
@@ -238,7 +241,7 @@ TEST(Gemm, KQuantWideKernelsAreBitIdenticalToTheReferences) {
                                                                 << " tokens " << p.n_tok;
       }
     });
-    if (!(type == GgmlType::Q4_K ? gemm::best().q4_k_wide : gemm::best().q6_k_wide)) continue;
+    if (!kernel_of(gemm::best(), type)) continue;
     const int64_t n_in = 512, rows = 40;
     const auto w = k_quant_weights(type, rows, n_in, rng);
     Matrix m;

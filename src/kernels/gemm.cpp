@@ -461,7 +461,7 @@ HEARTH_WIDE void Q8_0Wide(const Args& a) {
   }
 }
 
-// Q4_K x Q8_K with AVX-512, lane = row (sixteen rows per vector). The reference (quant.cpp dot_q4_k) sums
+// Q4_K and Q5_K x Q8_K with AVX-512, lane = row (sixteen rows per vector). The references (quant.cpp dot_q4_k, dot_q5_k) sum
 // integers per superblock (sumi = sum of scale x sub-block dot, summ = sum of min x pair of bsums) and
 // then does sum += d_a * d * float(sumi) - d_a * dmin * float(summ); the integers are exact in any order
 // and the float steps are the same per lane, so the bits are the reference's.
@@ -472,20 +472,31 @@ constexpr size_t kQ4KWide = 64 * 64 + 8 * 64 + 8 * 64 + 2 * 64;
 constexpr size_t kQ4KScales = 64 * 64, kQ4KMins = kQ4KScales + 8 * 64, kQ4KD = kQ4KMins + 8 * 64;
 constexpr size_t kQ8KTileBlock = (512 + 64 + 8) * 4;
 
-HEARTH_WIDE inline void unpack_q4_k(const uint8_t* w, size_t row_bytes, int64_t nsb, uint8_t* dst) {
-  const __m512i m = _mm512_set1_epi8(0x0F);
+// Q5_K (kQ5) unpacks to the same layout with quants 0..31: the fifth bit of element 32j + l is bit j of qh[l].
+template <bool kQ5>
+HEARTH_WIDE inline void unpack_q4_or_q5_k(const uint8_t* w, size_t row_bytes, int64_t nsb, uint8_t* dst) {
+  constexpr size_t kBlockBytes = kQ5 ? 176 : 144, kQs = kQ5 ? 48 : 16;
+  const __m512i m = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
   for (int64_t sb = 0; sb < nsb; ++sb, dst += kQ4KWide) {
-    const uint8_t* x = w + size_t(sb) * 144;
-    for (int c = 0; c < 4; ++c)
-      for (int half = 0; half < 2; ++half) {  // dword k of chunk c: low nibbles -> sub-block 2c, high -> 2c + 1
+    const uint8_t* x = w + size_t(sb) * kBlockBytes;
+    for (int half = 0; half < 2; ++half) {
+      __m512i h[4];  // Q5_K: qh dwords 4 * half + i (the same high-bit bytes serve every chunk)
+      if constexpr (kQ5) transpose16x4(x + 16 + 16 * half, row_bytes, h);
+      for (int c = 0; c < 4; ++c) {  // dword k of chunk c: low nibbles -> sub-block 2c, high -> 2c + 1
         __m512i v[4];
-        transpose16x4(x + 16 + 32 * c + 16 * half, row_bytes, v);
+        transpose16x4(x + kQs + 32 * c + 16 * half, row_bytes, v);
         for (int i = 0; i < 4; ++i) {
           const int k = 4 * half + i;
-          _mm512_storeu_si512(dst + 64 * (16 * c + k), _mm512_and_si512(v[i], m));
-          _mm512_storeu_si512(dst + 64 * (16 * c + 8 + k), _mm512_and_si512(_mm512_srli_epi16(v[i], 4), m));
+          __m512i lo = _mm512_and_si512(v[i], m), hi = _mm512_and_si512(_mm512_srli_epi16(v[i], 4), m);
+          if constexpr (kQ5) {  // bit j of each qh byte to bit 4 (16-bit shifts; the mask keeps each byte's own)
+            lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(_mm512_srli_epi16(h[i], 2 * c), 4), bit4));
+            hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(_mm512_srli_epi16(h[i], 2 * c + 1), 4), bit4));
+          }
+          _mm512_storeu_si512(dst + 64 * (16 * c + k), lo);
+          _mm512_storeu_si512(dst + 64 * (16 * c + 8 + k), hi);
         }
       }
+    }
     int32_t* sc = reinterpret_cast<int32_t*>(dst + kQ4KScales);
     int16_t* mn = reinterpret_cast<int16_t*>(dst + kQ4KMins);
     float* d = reinterpret_cast<float*>(dst + kQ4KD);
@@ -591,10 +602,13 @@ HEARTH_WIDE inline void unpack_q6_k(const uint8_t* w, size_t row_bytes, int64_t 
 // The K-quant kernels' shape, for the tile and driver below: bytes per unpacked superblock of 16 rows, the
 // unpack, where k_quant_sums finds the scales and pairs, and the reference's float term of one superblock
 // (yd = the token's d_a) from its integer sums.
-struct Q4KWide {
+template <bool kQ5>  // Q4_K, or Q5_K (the same arithmetic on quants with a fifth bit)
+struct Q4KOrQ5KWide {
   static constexpr size_t kBlock = kQ4KWide, kScalesAt = kQ4KScales, kPairsAt = kQ4KMins;
   static constexpr int kSubs = 8;
-  HEARTH_WIDE static void unpack(const uint8_t* w, size_t rb, int64_t nsb, uint8_t* dst) { unpack_q4_k(w, rb, nsb, dst); }
+  HEARTH_WIDE static void unpack(const uint8_t* w, size_t rb, int64_t nsb, uint8_t* dst) {
+    unpack_q4_or_q5_k<kQ5>(w, rb, nsb, dst);
+  }
   // d_a * d * sumi - d_a * dmin * summ
   HEARTH_WIDE static __m512 term(const uint8_t* blk, __m512 yd, __m512i sumi, __m512i summ) {
     const __m512 dw = _mm512_loadu_ps(blk + kQ4KD), dmin = _mm512_loadu_ps(blk + kQ4KD + 64);
@@ -653,7 +667,8 @@ HEARTH_WIDE void k_quant_wide(const Args& a) {
     run_token_tiles<KQuantTile<K>>(a, nsb, kQ8KTileBlock, ng, group_bytes, g);
   }
 }
-HEARTH_WIDE void Q4_KWide(const Args& a) { k_quant_wide<Q4KWide>(a); }
+HEARTH_WIDE void Q4_KWide(const Args& a) { k_quant_wide<Q4KOrQ5KWide<false>>(a); }
+HEARTH_WIDE void Q5_KWide(const Args& a) { k_quant_wide<Q4KOrQ5KWide<true>>(a); }
 HEARTH_WIDE void Q6_KWide(const Args& a) { k_quant_wide<Q6KWide>(a); }
 #endif
 
@@ -762,6 +777,7 @@ Kernels GetKernels() {
   k.wide_tiles = true;
   k.q8_0_wide = Q8_0Wide;
   k.q4_k_wide = Q4_KWide;
+  k.q5_k_wide = Q5_KWide;
   k.q6_k_wide = Q6_KWide;
 #endif
   return k;

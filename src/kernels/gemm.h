@@ -45,6 +45,7 @@ struct Kernels {
   // Q4_K x Q8_K in the reference order (quant.cpp dot_q4_k) for 4+ tokens: groups of 16 rows, activations
   // from Args::act_tiles in TileLayout::q8_k, Args::scratch of scratch_bytes.
   Fn q4_k_wide = nullptr;
+  Fn q5_k_wide = nullptr;  // the same for Q5_K (quant.cpp dot_q5_k)
   Fn q6_k_wide = nullptr;  // the same for Q6_K (quant.cpp dot_q6_k)
 };
 
@@ -64,7 +65,7 @@ void pack_q4_0(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in,
 //       block's quant sum, [72 + t] = its scale (float); a short last tile leaves unused slots as they were.
 //  q8_0 (Q8_0 weights): bytes [64p + 32h + j] = quant j of token 2p + h plus 128 (as unsigned), then the
 //       eight scales (float); missing tokens of a short last tile are zeros.
-//  q8_k (Q4_K / Q6_K weights, Q8_K activations), per superblock of 256: int32 [8i + t] = quant bytes 4i..4i+3 of
+//  q8_k (Q4_K / Q5_K / Q6_K weights, Q8_K activations), per superblock of 256: int32 [8i + t] = quant bytes 4i..4i+3 of
 //       token t, [512 + 8j + t] = bsums 2j and 2j + 1 of token t as an int16 pair, [576 + t] = d (float).
 enum class TileLayout { none, q4_0, q8_0, q8_k };
 inline constexpr int kActTileTokens = 8;

@@ -184,6 +184,7 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
     }
   }
   const gemm::Fn k_wide = w.type == GgmlType::Q4_K   ? gemm::best().q4_k_wide
+                          : w.type == GgmlType::Q5_K ? gemm::best().q5_k_wide
                           : w.type == GgmlType::Q6_K ? gemm::best().q6_k_wide
                                                      : nullptr;
   const bool k_quant_wide = n_tok >= 4 && k_wide && acts.type == ActType::Q8_K && w.n_out >= 16;  // K-quants
