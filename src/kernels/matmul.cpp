@@ -214,7 +214,7 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
       a.act_tiles = tiles;
       a.y = y + b * group;
       a.y_stride = y_stride;
-      a.scratch = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 31) & ~uintptr_t(31));
+      a.scratch = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
       fn(a);
     }, 1, group * w.n_in * n_tok);
     const VecDotFn dot = simd::dot(w.type, n_tok >= 2 && !w.mul_mat_id, w.repacked);
