@@ -282,6 +282,18 @@ TEST(Gemm, SimdHelpersMatchTheirReferences) {
       k.quantize_q8_0(x.data(), b.data(), 32 * 40);
       EXPECT_EQ(a, b) << k.target;
     }
+    if (k.quantize_q8_k) {
+      auto x = randn(256 * 6, rng, 3.0f);
+      for (int j = 0; j < 256; ++j) x[size_t(j)] = 0.0f;  // an all-zero block
+      x[256 + 7] = -20.0f, x[256 + 200] = 20.0f;         // ties in magnitude: the first one sets the sign
+      x[512 + 3] = 9.0f, x[512 + 6] = -9.0f;             // a tie within one vector
+      x[768 + 255] = -15.0f;                             // the extreme at the block's last element
+      for (int j = 0; j < 256; ++j) x[size_t(1024 + j)] = 0.5f * float(j % 7) - 1.5f;  // exact halves
+      std::vector<uint8_t> a(act_row_bytes(ActType::Q8_K, 256 * 6)), b(a.size());
+      quantize_row_q8_K(x.data(), a.data(), 256 * 6);
+      k.quantize_q8_k(x.data(), b.data(), 256 * 6);
+      EXPECT_EQ(a, b) << k.target;
+    }
     if (k.geglu) {
       auto g = randn(1003, rng, 6.0f), u = randn(1003, rng);
       g[0] = -10.0f, g[1] = 10.0f, g[2] = -30.0f, g[3] = 25.0f, g[4] = 9.99f;

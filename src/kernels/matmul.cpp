@@ -123,6 +123,7 @@ void encode_acts(ActType type, const float* x, int64_t n_tok, int64_t n_in, int6
   }
   auto quantize = at.quantize;
   if (type == ActType::Q8_0 && simd::enabled() && simd::best().quantize_q8_0) quantize = simd::best().quantize_q8_0;
+  if (type == ActType::Q8_K && simd::enabled() && simd::best().quantize_q8_k) quantize = simd::best().quantize_q8_k;
   pool.parallel_for(n_tok, [&](int64_t b, int64_t e, int) {
     for (int64_t t = b; t < e; ++t) {
       uint8_t* row = out.data.data() + size_t(t) * out.row_bytes;

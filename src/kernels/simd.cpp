@@ -257,6 +257,60 @@ void QuantizeQ8_0(const float* x, void* dst, int64_t n) {
 #endif
 }
 
+// Q8_K activation encoding (for K-quant weights). x86: the reference's steps eight lanes at a time, so the
+// same bits: the element of largest magnitude (the first such, as the reference's strict > keeps; NaN never
+// wins), q = round-half-even(x * -127/max) capped at 127, bsums of sixteen, d = 1 / scale.
+void QuantizeQ8_K(const float* x, void* dst, int64_t n) {
+#ifdef HEARTH_X86_INT8
+  BlockQ8_K* y = static_cast<BlockQ8_K*>(dst);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256i c127 = _mm256_set1_epi32(127);
+  for (int64_t b = 0; b < n / 256; ++b, x += 256) {
+    __m256 m = _mm256_setzero_ps();
+    for (int j = 0; j < 32; ++j) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * j)), m);
+    __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    if (amax == 0) {
+      std::memset(&y[b], 0, sizeof(BlockQ8_K));
+      continue;
+    }
+    float max = amax;
+    const __m256 am = _mm256_set1_ps(amax);
+    for (int j = 0; j < 32; ++j) {
+      const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * j)), am, _CMP_EQ_OQ));
+      if (hit) {
+        max = x[8 * j + __builtin_ctz(unsigned(hit))];
+        break;
+      }
+    }
+    const float iscale = -127.f / max;
+    const __m256 is = _mm256_set1_ps(iscale);
+    for (int j = 0; j < 8; ++j) {  // 32 elements: bsums 2j and 2j + 1
+      __m256i q[4];
+      for (int k = 0; k < 4; ++k)
+        q[k] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 32 * j + 8 * k), is),
+                                                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)),
+                                c127);
+      const __m256i p16 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs + 32 * j),
+                          _mm256_permutevar8x32_epi32(p16, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+      for (int h = 0; h < 2; ++h) {
+        const __m256i s8 = _mm256_add_epi32(q[2 * h], q[2 * h + 1]);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+        y[b].bsums[2 * j + h] = int16_t(_mm_cvtsi128_si32(s4));
+      }
+    }
+    y[b].d = 1 / iscale;
+  }
+#else
+  quantize_row_q8_K(x, dst, n);
+#endif
+}
+
 // F16 cache attention: q · k with k in F16, and out += w * v. Portable Highway code (every target).
 float DotF32F16(const float* q, const uint16_t* k, int64_t n) {
   const hn::ScalableTag<float> df;
@@ -830,6 +884,7 @@ Kernels GetKernels() {
   k.dot_q4_k = DotQ4K;
   k.dot_q6_k = DotQ6K;
   k.quantize_q8_0 = QuantizeQ8_0;
+  k.quantize_q8_k = QuantizeQ8_K;
   k.dot_f32_f16 = DotF32F16;
   k.sum_rows_f16 = SumRowsF16;
   k.dot_f32_f16_heads = DotF32F16Heads;

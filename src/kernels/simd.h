@@ -25,6 +25,7 @@ struct Kernels {
   VecDotFn dot_q5_k = nullptr;   // Q5_K x Q8_K
   VecDotFn dot_q6_k = nullptr;   // Q6_K x Q8_K
   void (*quantize_q8_0)(const float* x, void* dst, int64_t n) = nullptr;  // bit-identical to the reference
+  void (*quantize_q8_k)(const float* x, void* dst, int64_t n) = nullptr;  // bit-identical to the reference
   float (*dot_f32_f16)(const float* q, const uint16_t* k, int64_t n) = nullptr;  // F16 KV cache: q . k
   // F16 cache values: out = sum_j w[j] * rows[j] (multiply-adds in row order, from zero; fused where
   // native_fma, else multiply then add).
