@@ -4,12 +4,15 @@
 #include <benchmark/benchmark.h>
 
 #include <cstring>
+#include <string>
 #include <random>
 #include <vector>
 
 #include "core/fp16.h"
 #include "gguf/quantize.h"
+#include "kernels/gemm.h"
 #include "kernels/matmul.h"
+#include "kernels/simd.h"
 #include "kernels/threadpool.h"
 
 namespace {
@@ -116,6 +119,70 @@ BENCHMARK(DecodeQ5_1)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ5_K)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeBF16)->Arg(1)->Arg(2)->UseRealTime();
 
+// K-quant prefill on one thread for every dispatch target this CPU runs (so an AVX-512 machine also shows
+// the AVX2 kernels laptops get): the blocked kernel ("wide"), and the per-row SIMD dots it replaces ("rows").
+void register_k_quant_targets() {
+  for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    const std::string type = hearth::gguf::type_name(t);
+    gemm::for_each_target([&](const gemm::Kernels& k) {
+      const gemm::Fn fn = t == GgmlType::Q4_K ? k.q4_k_wide : t == GgmlType::Q5_K ? k.q5_k_wide : k.q6_k_wide;
+      if (!fn) return;
+      benchmark::RegisterBenchmark(("PrefillTarget/" + type + "/wide/" + k.target).c_str(), [t, fn](benchmark::State& st) {
+        const int64_t n_in = 1536, n_out = 6144, n_tok = 512;
+        Fixture f(t, n_in, n_out, n_tok, false);
+        ThreadPool pool(1);
+        EncodedActs acts;
+        encode_acts(ActType::Q8_K, f.x.data(), n_tok, n_in, n_in, acts, pool);
+        std::vector<uint8_t> tiles(gemm::act_tiles_bytes(gemm::TileLayout::q8_k, n_tok, n_in));
+        gemm::pack_act_tiles(gemm::TileLayout::q8_k, acts.data.data(), acts.row_bytes, nullptr, nullptr, n_tok, n_in, 0,
+                             (n_tok + gemm::kActTileTokens - 1) / gemm::kActTileTokens, tiles.data());
+        std::vector<uint8_t> scratch(gemm::scratch_bytes(n_in) + 64);
+        gemm::Args a;
+        a.w = f.w.data();
+        a.w_row_bytes = f.m.row_bytes;
+        a.n_rows = n_out;
+        a.n_in = n_in;
+        a.n_tok = n_tok;
+        a.act_tiles = tiles.data();
+        a.y = f.y.data();
+        a.y_stride = n_out;
+        a.scratch = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
+        for (auto _ : st) {
+          fn(a);
+          benchmark::DoNotOptimize(f.y.data());
+        }
+        st.counters["GFLOP/s"] = benchmark::Counter(double(st.iterations()) * 2.0 * double(n_in * n_out * n_tok) / 1e9,
+                                                    benchmark::Counter::kIsRate);
+      })->UseRealTime()->Unit(benchmark::kMillisecond);
+    });
+    simd::for_each_target([&](const simd::Kernels& k) {
+      const VecDotFn dot = t == GgmlType::Q4_K ? k.dot_q4_k : t == GgmlType::Q5_K ? k.dot_q5_k : k.dot_q6_k;
+      if (!dot) return;
+      benchmark::RegisterBenchmark(("PrefillTarget/" + type + "/rows/" + k.target).c_str(), [t, dot](benchmark::State& st) {
+        const int64_t n_in = 1536, n_out = 1536, n_tok = 128;  // smaller: the per-row dots are slow
+        Fixture f(t, n_in, n_out, n_tok, false);
+        ThreadPool pool(1);
+        EncodedActs acts;
+        encode_acts(ActType::Q8_K, f.x.data(), n_tok, n_in, n_in, acts, pool);
+        for (auto _ : st) {
+          for (int64_t o = 0; o < n_out; ++o)
+            for (int64_t tok = 0; tok < n_tok; ++tok) f.y[size_t(tok * n_out + o)] = dot(f.m.row(o), acts.row(tok), n_in);
+          benchmark::DoNotOptimize(f.y.data());
+        }
+        st.counters["GFLOP/s"] = benchmark::Counter(double(st.iterations()) * 2.0 * double(n_in * n_out * n_tok) / 1e9,
+                                                    benchmark::Counter::kIsRate);
+      })->UseRealTime()->Unit(benchmark::kMillisecond);
+    });
+  }
+}
+
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  register_k_quant_targets();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -253,6 +253,38 @@ HWY_INLINE void packed_tile(const uint8_t* grp, int64_t nb, const Args& a, int64
   for (int t = 0; t < NT; ++t) _mm256_storeu_ps(a.y + (t0 + t) * a.y_stride + g, acc[t]);
 }
 
+// One Q6_K superblock's 256 quants (ql: 4 bits, qh: 2 bits) as unsigned bytes 0..63 in element order, to o
+// (32-byte aligned): elements 128h + 32m + l.
+HWY_INLINE void q6_k_row_quants(const uint8_t* x, uint8_t* o) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+  for (int h = 0; h < 2; ++h, o += 128) {
+    const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 64 * h));
+    const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 64 * h + 32));
+    const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 128 + 32 * h));
+    const __m256i v0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+    const __m256i v1 = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+    const __m256i v2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+    const __m256i v3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o), v0);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o + 32), v1);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o + 64), v2);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o + 96), v3);
+  }
+}
+
+// The 6-bit scale and min of sub-block j from a Q4_K / Q5_K superblock's 12 packed bytes q (ggml's packing).
+HWY_INLINE void k_scale_min(const uint8_t* q, int j, int& scale, int& min) {
+  scale = j < 4 ? q[j] & 63 : (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+  min = j < 4 ? q[j + 4] & 63 : (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+}
+
+#ifndef HEARTH_GEMM_VNNI
+#include "kernels/gemm_kquant_avx2.inc"  // K-quant prefill without VNNI (compiled per target)
+#endif
+
 #ifdef HEARTH_GEMM_VNNI
 // AVX-512: sixteen rows (two packed groups) per vector. Scratch holds, per block, eight 64-byte vectors
 // whose lane r (rows 0-7 from the first group, 8-15 from the second) is unsigned quants 4k..4k+3 of row
@@ -503,9 +535,9 @@ HEARTH_WIDE inline void unpack_q4_or_q5_k(const uint8_t* w, size_t row_bytes, in
     for (int r = 0; r < 16; ++r) {
       const uint8_t* xr = x + size_t(r) * row_bytes;
       const uint8_t* q = xr + 4;
-      for (int j = 0; j < 8; ++j) {  // ggml's 6-bit scale and min packing
-        const int s = j < 4 ? q[j] & 63 : (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        const int mm = j < 4 ? q[j + 4] & 63 : (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+      for (int j = 0; j < 8; ++j) {
+        int s, mm;
+        k_scale_min(q, j, s, mm);
         sc[16 * j + r] = s;
         mn[32 * j + 2 * r] = mn[32 * j + 2 * r + 1] = int16_t(mm);
       }
@@ -558,7 +590,6 @@ constexpr size_t kQ6KScales = 64 * 64, kQ6KPairs = kQ6KScales + 16 * 64, kQ6KD =
 constexpr size_t kQ6KWide = kQ6KD + 64;
 
 HEARTH_WIDE inline void unpack_q6_k(const uint8_t* w, size_t row_bytes, int64_t nsb, uint8_t* dst) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
   alignas(64) uint8_t q[16][256];  // the sixteen rows' quants of one superblock in element order
   for (int64_t sb = 0; sb < nsb; ++sb, dst += kQ6KWide) {
     int32_t* sc = reinterpret_cast<int32_t*>(dst + kQ6KScales);
@@ -566,23 +597,7 @@ HEARTH_WIDE inline void unpack_q6_k(const uint8_t* w, size_t row_bytes, int64_t 
     float* d = reinterpret_cast<float*>(dst + kQ6KD);
     for (int r = 0; r < 16; ++r) {
       const uint8_t* x = w + size_t(r) * row_bytes + size_t(sb) * 210;
-      for (int h = 0; h < 2; ++h) {  // elements 128h + 32m + l from ql (4 bits) and qh (2 bits)
-        const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 64 * h));
-        const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 64 * h + 32));
-        const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 128 + 32 * h));
-        uint8_t* o = q[r] + 128 * h;
-        const __m256i v0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
-        const __m256i v1 = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
-        const __m256i v2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
-        const __m256i v3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(o), v0);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(o + 32), v1);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(o + 64), v2);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(o + 96), v3);
-      }
+      q6_k_row_quants(x, q[r]);
       const int8_t* s8 = reinterpret_cast<const int8_t*>(x + 192);
       for (int j = 0; j < 16; ++j) sc[16 * j + r] = s8[j];
       for (int p = 0; p < 8; ++p) {
@@ -772,6 +787,11 @@ Kernels GetKernels() {
   k.q8_0_lanes = Q8_0Lanes;
   k.q4_0_lanes = Q4_0Lanes;
   k.q4_0_packed = Q4_0Packed;
+#ifndef HEARTH_GEMM_VNNI
+  k.q4_k_wide = Q4_K8;
+  k.q5_k_wide = Q5_K8;
+  k.q6_k_wide = Q6_K8;
+#endif
 #endif
 #ifdef HEARTH_GEMM_VNNI
   k.wide_tiles = true;
