@@ -282,6 +282,59 @@ TEST(Gemm, KQuantWideKernelsAreBitIdenticalToTheReferences) {
 #endif
 }
 
+// The K-quant decode kernels (four rows at a time) give the reference dots' bits, for 1-3 tokens, directly
+// and through matmul (rows outside the groups of 8 through the per-row dots).
+TEST(Gemm, KQuantRowKernelsAreBitIdenticalToTheReferences) {
+  std::mt19937 rng(23);
+  int targets = 0;
+  auto kernel_of = [](const gemm::Kernels& k, GgmlType t) {
+    return t == GgmlType::Q4_K ? k.q4_k_rows : t == GgmlType::Q5_K ? k.q5_k_rows : k.q6_k_rows;
+  };
+  for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    const auto* ref = weight_kernels(type);
+    gemm::for_each_target([&](const gemm::Kernels& k) {
+      const gemm::Fn fn = kernel_of(k, type);
+      if (!fn) return;
+      ++targets;
+      ThreadPool pool(1);
+      const Problem problems[] = {{8, 256, 1}, {16, 1536, 1}, {8, 512, 2}, {24, 768, 3}};
+      for (const Problem& p : problems) {
+        const auto x = randn(size_t(p.n_in * p.n_tok), rng, 2.0f);
+        EncodedActs acts;
+        encode_acts(ActType::Q8_K, x.data(), p.n_tok, p.n_in, p.n_in, acts, pool);
+        const auto w = k_quant_weights(type, p.rows, p.n_in, rng);
+        const size_t rb = hearth::gguf::row_bytes(type, p.n_in);
+        EXPECT_EQ(run_kernel(fn, w, rb, p.rows, acts, nullptr, nullptr), reference(ref->dot, w, rb, acts, p.rows))
+            << hearth::gguf::type_name(type) << " " << k.target << " rows " << p.rows << " n_in " << p.n_in
+            << " tokens " << p.n_tok;
+      }
+    });
+    if (!kernel_of(gemm::best(), type)) continue;
+    const int64_t n_in = 512, rows = 44;
+    const auto w = k_quant_weights(type, rows, n_in, rng);
+    Matrix m;
+    m.type = type;
+    m.data = w.data();
+    m.n_in = n_in;
+    m.n_out = rows;
+    m.row_bytes = hearth::gguf::row_bytes(type, n_in);
+    for (int threads : {1, 2}) {
+      ThreadPool pool(threads);
+      const auto x = randn(size_t(n_in), rng);
+      EncodedActs scratch;
+      std::vector<float> y1(static_cast<size_t>(rows)), y2(y1.size());
+      simd::set_enabled(false);
+      matmul(m, x.data(), 1, n_in, y1.data(), rows, pool, scratch);
+      simd::set_enabled(true);
+      matmul(m, x.data(), 1, n_in, y2.data(), rows, pool, scratch);
+      EXPECT_EQ(y1, y2) << hearth::gguf::type_name(type) << " " << threads << " threads";
+    }
+  }
+#if defined(__x86_64__)
+  if (targets == 0) GTEST_SKIP() << "this CPU has no target with K-quant decode kernels (x86 AVX2 or better)";
+#endif
+}
+
 TEST(Gemm, SimdHelpersMatchTheirReferences) {
   std::mt19937 rng(3);
   int targets = 0;

@@ -16,6 +16,7 @@
 
 #include "core/fp16.h"
 #include "kernels/gemm.h"
+#include "kernels/quant.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace hearth::kernels::gemm::HWY_NAMESPACE {
@@ -284,6 +285,7 @@ HWY_INLINE void k_scale_min(const uint8_t* q, int j, int& scale, int& min) {
 #ifndef HEARTH_GEMM_VNNI
 #include "kernels/gemm_kquant_avx2.inc"  // K-quant prefill without VNNI (compiled per target)
 #endif
+#include "kernels/gemm_kquant_rows.inc"  // K-quant decode, four rows at a time (compiled per target)
 
 #ifdef HEARTH_GEMM_VNNI
 // AVX-512: sixteen rows (two packed groups) per vector. Scratch holds, per block, eight 64-byte vectors
@@ -787,6 +789,9 @@ Kernels GetKernels() {
   k.q8_0_lanes = Q8_0Lanes;
   k.q4_0_lanes = Q4_0Lanes;
   k.q4_0_packed = Q4_0Packed;
+  k.q4_k_rows = Q4_KRows;
+  k.q5_k_rows = Q5_KRows;
+  k.q6_k_rows = Q6_KRows;
 #ifndef HEARTH_GEMM_VNNI
   k.q4_k_wide = Q4_K8;
   k.q5_k_wide = Q5_K8;

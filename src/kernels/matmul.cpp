@@ -192,6 +192,11 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
   if (k_quant_wide) {
     fn = k_wide;
     tiles = act_tiles(acts, gemm::TileLayout::q8_k, pool);
+  } else if (acts.type == ActType::Q8_K) {  // decode: several rows per call
+    fn = w.type == GgmlType::Q4_K   ? gemm::best().q4_k_rows
+         : w.type == GgmlType::Q5_K ? gemm::best().q5_k_rows
+         : w.type == GgmlType::Q6_K ? gemm::best().q6_k_rows
+                                    : nullptr;
   }
   if (fn && w.n_out >= 8) {
     // Groups of rows on the blocked kernel (packed weights: group g starts at packed + g * group bytes),

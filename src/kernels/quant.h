@@ -7,6 +7,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "gguf/types.h"
 
@@ -63,6 +64,18 @@ struct BlockQ8_K {
   int16_t bsums[16];  // sums of qs in groups of 16
 };
 static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ8_1) == 36 && sizeof(BlockQ8_K) == 292);
+
+// The eight 6-bit scales and eight 6-bit mins of a Q4_K / Q5_K super-block (12 packed bytes at p), unpacked
+// with 32-bit masks into u: returns u's bytes, 0-7 the scales and 8-15 the mins (quant.cpp scale_min_k4).
+inline const uint8_t* k_scales_mins(const uint8_t* p, uint32_t* u) {
+  std::memcpy(u, p, 12);
+  u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+  const uint32_t mins_lo = u[1] & 0x3f3f3f3fu;
+  u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  u[2] = mins_lo;
+  u[0] &= 0x3f3f3f3fu;
+  return reinterpret_cast<const uint8_t*>(u);
+}
 
 void quantize_row_q8_0(const float* x, void* dst, int64_t n);
 void quantize_row_q8_1(const float* x, void* dst, int64_t n);

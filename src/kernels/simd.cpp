@@ -554,63 +554,21 @@ float TinyBlasOrder(const void* w, const void* a, int64_t n) {
   return W == 16 ? ggml::reduce16(acc) : ggml::hsum8(acc);
 }
 
-// The eight 6-bit scales and eight 6-bit mins of a Q4_K / Q5_K super-block (12 packed bytes at p), unpacked
-// with 32-bit masks into u: returns u's bytes, 0-7 the scales and 8-15 the mins (quant.cpp scale_min_k4).
-inline const uint8_t* k_scales_mins(const uint8_t* p, uint32_t* u) {
-  std::memcpy(u, p, 12);
-  u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-  const uint32_t mins_lo = u[1] & 0x3f3f3f3fu;
-  u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-  u[2] = mins_lo;
-  u[0] &= 0x3f3f3f3fu;
-  return reinterpret_cast<const uint8_t*>(u);
-}
-
 #ifdef HEARTH_X86_INT8
+#include "kernels/kquant_sums_x86.inc"  // q4k_row_sums, q6k_row_sums (compiled per target)
+
 // Q4_K (kQ5 = false) or Q5_K x Q8_K with the reference's arithmetic (quant.cpp dot_q4_k / dot_q5_k): the integer
 // sums of each super-block (exact) in vectors, then the reference's float expression per super-block (no
-// contraction: -ffp-contract=off). Q5_K is Q4_K plus a fifth bit per quant from qh (bit 2c for the low
-// nibbles of chunk c, 2c + 1 for the high ones), its scales and mins packed the same way.
+// contraction: -ffp-contract=off).
 template <bool kQ5>
 float DotQ4KOrQ5K(const void* w, const void* a, int64_t n) {
-  constexpr size_t kBlockBytes = kQ5 ? 176 : 144, kQuantsAt = kQ5 ? 48 : 16;
+  constexpr size_t kBlockBytes = kQ5 ? 176 : 144;
   const uint8_t* x = static_cast<const uint8_t*>(w);
   const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   float sum = 0;
   for (int64_t b = 0; b < n / 256; ++b, x += kBlockBytes) {
-    uint32_t u[4];
-    const uint8_t* sc = k_scales_mins(x + 4, u);
-    const uint8_t* q = x + kQuantsAt;
-    const int8_t* q8 = y[b].qs;
-    // The scales as int16 in both halves; scale j is spread to every lane by a byte shuffle (a broadcast
-    // from a general register was the slowest step of this loop).
-    const __m128i sc_lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc));
-    const __m256i scv = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc_lo));
-    // Q5_K: qh shifted right by 2c at chunk c, so that bit 0 of each byte is the low nibbles' fifth bit and
-    // bit 1 the high nibbles' (16-bit shifts: the bits that cross into a byte from its neighbour are masked off).
-    __m256i hb = kQ5 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16)) : _mm256_setzero_si256();
-    __m256i acc = _mm256_setzero_si256();
-    for (int c = 0; c < 4; ++c, q += 32, q8 += 64) {
-      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
-      __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
-      if constexpr (kQ5) {
-        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
-        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
-        hb = _mm256_srli_epi16(hb, 2);
-      }
-      // Quants up to 31 times |q8| up to 128, pairs summed: at most 7936, inside int16.
-      const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8)));
-      const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32)));
-      const __m256i s0 = _mm256_shuffle_epi8(scv, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * c))));
-      const __m256i s1 = _mm256_shuffle_epi8(scv, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * c + 1))));
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, s0));
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, s1));
-    }
-    // summ: lane j = min j x (bsums 2j + 2j+1), from the mins doubled to int16 pairs.
-    const __m128i mn = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 8)));
-    const __m256i mins = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn));
-    const __m256i mm = _mm256_madd_epi16(mins, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].bsums)));
+    __m256i acc, mm;
+    q4k_row_sums<kQ5>(x, y[b], acc, mm);
     // Both integer sums at once: lanes (sumi, summ) after two horizontal adds and a fold of the halves.
     const __m256i h = _mm256_hadd_epi32(acc, mm);  // i01 i23 m01 m23 | i45 i67 m45 m67
     __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
@@ -662,40 +620,11 @@ float DotQ6K(const void* w, const void* a, int64_t n) {
 #ifdef HEARTH_X86_INT8
   const uint8_t* x = static_cast<const uint8_t*>(w);
   const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
   float sum = 0;
   for (int64_t b = 0; b < n / 256; ++b, x += 210) {
-    const int8_t* sc = reinterpret_cast<const int8_t*>(x + 192);
-    // The 16 scales as int16: scv[h] holds scales 8h..8h+7 in both halves, spread to lanes by byte shuffles
-    // (broadcasts from general registers were the slow step); sc16 all 16 for the bsum correction.
-    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
-    const __m256i scv[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00), _mm256_permute2x128_si256(sc16, sc16, 0x11)};
-    __m256i acc = _mm256_setzero_si256();
-    for (int h = 0; h < 2; ++h) {
-      const uint8_t* ql = x + 64 * h;
-      const uint8_t* qh = x + 128 + 32 * h;
-      const int8_t* q8 = y[b].qs + 128 * h;
-      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
-      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
-      const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
-      __m256i v[4];
-      v[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
-      v[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
-      v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
-      v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
-      for (int k = 0; k < 4; ++k) {
-        const __m256i p = _mm256_maddubs_epi16(v[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k)));
-        // Scale 8h + 2k for the low half (16 elements), 8h + 2k + 1 for the high half.
-        const __m256i pick = _mm256_set_m128i(_mm_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * k + 1))),
-                                              _mm_set1_epi16(int16_t(0x0100 + 0x0202 * (2 * k))));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_shuffle_epi8(scv[h], pick)));
-      }
-    }
-    // corr = sum of scale j x bsum j; reduced together with acc: lanes (isum, corr).
-    const __m256i cm = _mm256_madd_epi16(sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].bsums)));
+    __m256i acc, cm;
+    q6k_row_sums(x, y[b], acc, cm);
+    // Reduced together: lanes (isum, corr).
     const __m256i hsum = _mm256_hadd_epi32(acc, cm);
     __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(hsum), _mm256_extracti128_si256(hsum, 1));
     s4 = _mm_hadd_epi32(s4, s4);
