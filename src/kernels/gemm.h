@@ -47,7 +47,7 @@ struct Kernels {
   Fn q4_k_wide = nullptr;
   Fn q5_k_wide = nullptr;  // the same for Q5_K (quant.cpp dot_q5_k)
   Fn q6_k_wide = nullptr;  // the same for Q6_K (quant.cpp dot_q6_k)
-  // Q4_K / Q5_K x Q8_K for any number of tokens (used below 4: decode), Args::acts = Q8_K rows, groups of
+  // Q4_K / Q5_K / Q6_K x Q8_K for any number of tokens (used below 4: decode), Args::acts = Q8_K rows, groups of
   // rows_per_group rows; the reference dots' bits.
   Fn q4_k_rows = nullptr;
   Fn q5_k_rows = nullptr;
