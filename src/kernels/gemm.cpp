@@ -276,12 +276,6 @@ HWY_INLINE void q6_k_row_quants(const uint8_t* x, uint8_t* o) {
   }
 }
 
-// The 6-bit scale and min of sub-block j from a Q4_K / Q5_K superblock's 12 packed bytes q (ggml's packing).
-HWY_INLINE void k_scale_min(const uint8_t* q, int j, int& scale, int& min) {
-  scale = j < 4 ? q[j] & 63 : (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-  min = j < 4 ? q[j + 4] & 63 : (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-}
-
 #ifndef HEARTH_GEMM_VNNI
 #include "kernels/gemm_kquant_avx2.inc"  // K-quant prefill without VNNI (compiled per target)
 #endif
@@ -536,12 +530,11 @@ HEARTH_WIDE inline void unpack_q4_or_q5_k(const uint8_t* w, size_t row_bytes, in
     float* d = reinterpret_cast<float*>(dst + kQ4KD);
     for (int r = 0; r < 16; ++r) {
       const uint8_t* xr = x + size_t(r) * row_bytes;
-      const uint8_t* q = xr + 4;
+      uint32_t u[4];
+      const uint8_t* sm = k_scales_mins(xr + 4, u);  // 0-7 the scales, 8-15 the mins
       for (int j = 0; j < 8; ++j) {
-        int s, mm;
-        k_scale_min(q, j, s, mm);
-        sc[16 * j + r] = s;
-        mn[32 * j + 2 * r] = mn[32 * j + 2 * r + 1] = int16_t(mm);
+        sc[16 * j + r] = sm[j];
+        mn[32 * j + 2 * r] = mn[32 * j + 2 * r + 1] = int16_t(sm[8 + j]);
       }
       d[r] = half_at(xr);
       d[16 + r] = half_at(xr + 2);
