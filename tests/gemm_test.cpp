@@ -196,7 +196,7 @@ std::vector<uint8_t> k_quant_weights(GgmlType t, int64_t rows, int64_t n_in, std
   std::uniform_int_distribution<int> byte(0, 255);
   std::uniform_real_distribution<float> small(0.001f, 0.02f);
   for (auto& v : w) v = uint8_t(byte(rng));
-  const size_t block = t == GgmlType::Q4_K ? 144 : t == GgmlType::Q5_K ? 176 : 210;
+  const size_t block = hearth::gguf::row_bytes(t, 256);  // one superblock
   for (size_t b = 0; b < w.size(); b += block) {
     const uint16_t d = hearth::f32_to_fp16(small(rng)), dmin = hearth::f32_to_fp16(small(rng));
     if (t != GgmlType::Q6_K) {
@@ -207,6 +207,30 @@ std::vector<uint8_t> k_quant_weights(GgmlType t, int64_t rows, int64_t n_in, std
     }
   }
   return w;
+}
+
+// matmul of a random K-quant matrix (rows x 512) with SIMD on gives the bits of the scalar references (SIMD
+// off), on one and two threads.
+void expect_matmul_simd_matches_reference(GgmlType type, int64_t rows, int64_t n_tok, std::mt19937& rng) {
+  const int64_t n_in = 512;
+  const auto w = k_quant_weights(type, rows, n_in, rng);
+  Matrix m;
+  m.type = type;
+  m.data = w.data();
+  m.n_in = n_in;
+  m.n_out = rows;
+  m.row_bytes = hearth::gguf::row_bytes(type, n_in);
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    const auto x = randn(size_t(n_in * n_tok), rng);
+    EncodedActs scratch;
+    std::vector<float> y1(size_t(rows * n_tok)), y2(y1.size());
+    simd::set_enabled(false);
+    matmul(m, x.data(), n_tok, n_in, y1.data(), rows, pool, scratch);
+    simd::set_enabled(true);
+    matmul(m, x.data(), n_tok, n_in, y2.data(), rows, pool, scratch);
+    EXPECT_EQ(y1, y2) << hearth::gguf::type_name(type) << " " << threads << " threads, " << n_tok << " tokens";
+  }
 }
 
 // The K-quant prefill kernels give the reference dots' bits (whole tiles, short tiles, lone tokens),
@@ -242,7 +266,7 @@ TEST(Gemm, KQuantWideKernelsAreBitIdenticalToTheReferences) {
         if (p.n_tok != 8) continue;
         // The largest integer sums the kernels can meet: every quant at its maximum, every activation at
         // +-127 (constant rows quantise to -127; negated rows to 127). Narrow accumulators would overflow here.
-        const size_t block = type == GgmlType::Q4_K ? 144 : type == GgmlType::Q5_K ? 176 : 210;
+        const size_t block = hearth::gguf::row_bytes(type, 256);  // one superblock
         const size_t q_begin = type == GgmlType::Q6_K ? 0 : 16, q_end = type == GgmlType::Q6_K ? 192 : block;
         for (size_t b = 0; b < w.size(); b += block) std::fill(w.begin() + long(b + q_begin), w.begin() + long(b + q_end), 0xFF);
         std::vector<float> ones(size_t(p.n_in * p.n_tok), 1.0f);
@@ -256,26 +280,7 @@ TEST(Gemm, KQuantWideKernelsAreBitIdenticalToTheReferences) {
       }
     });
     if (!kernel_of(gemm::best(), type)) continue;
-    const int64_t n_in = 512, rows = 40;
-    const auto w = k_quant_weights(type, rows, n_in, rng);
-    Matrix m;
-    m.type = type;
-    m.data = w.data();
-    m.n_in = n_in;
-    m.n_out = rows;
-    m.row_bytes = hearth::gguf::row_bytes(type, n_in);
-    for (int threads : {1, 2}) {
-      ThreadPool pool(threads);
-      const int64_t n_tok = 11;
-      const auto x = randn(size_t(n_in * n_tok), rng);
-      EncodedActs scratch;
-      std::vector<float> y1(size_t(rows * n_tok)), y2(y1.size());
-      simd::set_enabled(false);
-      matmul(m, x.data(), n_tok, n_in, y1.data(), rows, pool, scratch);
-      simd::set_enabled(true);
-      matmul(m, x.data(), n_tok, n_in, y2.data(), rows, pool, scratch);
-      EXPECT_EQ(y1, y2) << hearth::gguf::type_name(type) << " " << threads << " threads";
-    }
+    expect_matmul_simd_matches_reference(type, 40, 11, rng);  // 40 rows: a tail outside the groups of 16
   }
 #if defined(__x86_64__)
   if (targets == 0) GTEST_SKIP() << "this CPU has no target with K-quant prefill kernels (x86 AVX2 or better)";
@@ -310,25 +315,7 @@ TEST(Gemm, KQuantRowKernelsAreBitIdenticalToTheReferences) {
       }
     });
     if (!kernel_of(gemm::best(), type)) continue;
-    const int64_t n_in = 512, rows = 44;
-    const auto w = k_quant_weights(type, rows, n_in, rng);
-    Matrix m;
-    m.type = type;
-    m.data = w.data();
-    m.n_in = n_in;
-    m.n_out = rows;
-    m.row_bytes = hearth::gguf::row_bytes(type, n_in);
-    for (int threads : {1, 2}) {
-      ThreadPool pool(threads);
-      const auto x = randn(size_t(n_in), rng);
-      EncodedActs scratch;
-      std::vector<float> y1(static_cast<size_t>(rows)), y2(y1.size());
-      simd::set_enabled(false);
-      matmul(m, x.data(), 1, n_in, y1.data(), rows, pool, scratch);
-      simd::set_enabled(true);
-      matmul(m, x.data(), 1, n_in, y2.data(), rows, pool, scratch);
-      EXPECT_EQ(y1, y2) << hearth::gguf::type_name(type) << " " << threads << " threads";
-    }
+    expect_matmul_simd_matches_reference(type, 44, 1, rng);  // 44 rows: a tail outside the groups of 8
   }
 #if defined(__x86_64__)
   if (targets == 0) GTEST_SKIP() << "this CPU has no target with K-quant decode kernels (x86 AVX2 or better)";
