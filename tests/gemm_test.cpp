@@ -113,6 +113,7 @@ TEST(Gemm, BlockedKernelsAreBitIdenticalToTheReferences) {
       EXPECT_EQ(run(k.q4_0_seq, w4, rb4, true, &tiles_q4), want_seq) << "q4_0_seq (tiles) " << what;
       EXPECT_EQ(run(k.q4_0_lanes, w4, rb4, true), reference(r4->dot, w4, rb4, acts, p.rows)) << "q4_0_lanes " << what;
       EXPECT_EQ(run(k.q8_0_lanes, w8, rb8, true), reference(r8->dot, w8, rb8, acts, p.rows)) << "q8_0_lanes " << what;
+      EXPECT_EQ(run(k.q8_0_seq, w8, rb8, true), reference(r8->dot_repacked, w8, rb8, acts, p.rows)) << "q8_0_seq " << what;
       std::vector<uint8_t> packed(gemm::q4_0_packed_bytes(p.rows, p.n_in));
       gemm::pack_q4_0(w4.data(), rb4, p.rows, p.n_in, packed.data());
       EXPECT_EQ(run(k.q4_0_packed, packed, 0, true), want_seq) << "q4_0_packed (prefill) " << what;
@@ -129,6 +130,42 @@ TEST(Gemm, BlockedKernelsAreBitIdenticalToTheReferences) {
 #endif
 }
 
+// The AMX prompt kernels give the block-order references' bits (Q4_0 plain and packed rows: dot_q4_0_seq;
+// Q8_0: dot_q8_0_seq, the order of Q8_0 matrices on AMX machines): whole tiles of 16 tokens, a short last tile, fewer
+// than 16 tokens, an odd number of blocks, and more rows than one pass (64).
+TEST(Gemm, AmxKernelsAreBitIdenticalToTheReferences) {
+  const gemm::Kernels& k = gemm::best();
+  if (!k.q4_0_seq_amx) GTEST_SKIP() << "this CPU or OS has no AMX int8 tiles (or HEARTH_AMX=0)";
+  std::mt19937 rng(13);
+  ThreadPool pool(1);
+  const Problem problems[] = {{16, 32, 16}, {32, 96, 17}, {80, 1536, 35}, {16, 64, 5}, {48, 256, 1}, {64, 224, 48}};
+  for (const Problem& p : problems) {
+    const auto x = randn(size_t(p.n_in * p.n_tok), rng, 2.0f);
+    EncodedActs acts;
+    encode_acts(ActType::Q8_0, x.data(), p.n_tok, p.n_in, p.n_in, acts, pool);
+    std::vector<uint8_t> scratch(gemm::scratch_bytes(p.n_in) + 64);
+    uint8_t* aligned = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
+    const auto w4 = weights(GgmlType::Q4_0, p.rows, p.n_in, rng);
+    const size_t rb4 = hearth::gguf::row_bytes(GgmlType::Q4_0, p.n_in);
+    const auto want = reference(weight_kernels(GgmlType::Q4_0)->dot_repacked, w4, rb4, acts, p.rows);
+    std::vector<uint8_t> packed(gemm::q4_0_packed_bytes(p.rows, p.n_in));
+    gemm::pack_q4_0(w4.data(), rb4, p.rows, p.n_in, packed.data());
+    const std::string what =
+        "rows " + std::to_string(p.rows) + " n_in " + std::to_string(p.n_in) + " tokens " + std::to_string(p.n_tok);
+    EXPECT_EQ(run_kernel(k.q4_0_seq_amx, w4, rb4, p.rows, acts, aligned, nullptr), want) << "q4_0_seq_amx " << what;
+    EXPECT_EQ(run_kernel(k.q4_0_packed_amx, packed, 0, p.rows, acts, aligned, nullptr), want)
+        << "q4_0_packed_amx " << what;
+    const auto w8 = weights(GgmlType::Q8_0, p.rows, p.n_in, rng);
+    const size_t rb8 = hearth::gguf::row_bytes(GgmlType::Q8_0, p.n_in);
+    const auto* r8 = weight_kernels(GgmlType::Q8_0);
+    const auto want8 = reference(r8->dot_repacked, w8, rb8, acts, p.rows);
+    EXPECT_EQ(run_kernel(k.q8_0_seq_amx, w8, rb8, p.rows, acts, aligned, nullptr), want8) << "q8_0_seq_amx " << what;
+    if (p.n_tok >= 2) {
+      EXPECT_NE(want8, reference(r8->dot, w8, rb8, acts, p.rows)) << "the two Q8_0 orders " << what;
+    }
+  }
+}
+
 // Through matmul: packed weights (PackedWeights) and plain ones give the same bits, with a row count that
 // leaves a tail of 5 rows outside the groups of 8, on one and two threads.
 TEST(Gemm, MatmulWithPackedWeightsAndARowTail) {
@@ -137,7 +174,7 @@ TEST(Gemm, MatmulWithPackedWeightsAndARowTail) {
   const auto w = weights(GgmlType::Q4_0, rows, n_in, rng);
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
-    for (int64_t n_tok : {1, 6}) {
+    for (int64_t n_tok : {1, 6, 21}) {  // 21: the AMX prompt kernels where the CPU has them
       const auto x = randn(size_t(n_in * n_tok), rng);
       Matrix plain;
       plain.type = GgmlType::Q4_0;
@@ -174,6 +211,16 @@ TEST(Gemm, MatmulWithPackedWeightsAndARowTail) {
       simd::set_enabled(true);
       matmul(m8, x.data(), n_tok, n_in, z2.data(), rows, pool, scratch);
       EXPECT_EQ(z1, z2) << "Q8_0 " << threads << " threads, " << n_tok << " tokens";
+      // Q8_0 in the block order of AMX machines (repacked): its kernels (tiles where the CPU has them) and
+      // the per-row tail against the reference.
+      Matrix b8 = m8;
+      b8.repacked = true;
+      std::vector<float> o1(z1.size()), o2(z1.size());
+      simd::set_enabled(false);
+      matmul(b8, x.data(), n_tok, n_in, o1.data(), rows, pool, scratch);
+      simd::set_enabled(true);
+      matmul(b8, x.data(), n_tok, n_in, o2.data(), rows, pool, scratch);
+      EXPECT_EQ(o1, o2) << "Q8_0 block order " << threads << " threads, " << n_tok << " tokens";
       // One encoding shared by Q8_0 and packed Q4_0 matmuls, whose prefill tile layouts differ: each
       // matmul must get its own layout, whatever ran before it.
       EncodedActs shared;

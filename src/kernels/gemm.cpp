@@ -16,7 +16,9 @@
 
 #include "core/fp16.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_amx.h"
 #include "kernels/quant.h"
+#include "kernels/transpose_avx512.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace hearth::kernels::gemm::HWY_NAMESPACE {
@@ -147,11 +149,14 @@ HWY_INLINE __m256i reduce8(const __m256i v[8]) {
 }
 
 // Few tokens (decode): no packing. Each row's block meets the token's activation block directly and the
-// eight per-row lane vectors are reduced with horizontal adds.
+// eight per-row lane vectors are reduced with horizontal adds. Q4_0 (quant.h dot_q4_0_seq) or Q8_0 weights
+// (dot_q8_0_seq: the block order of AMX machines), at most three tokens.
 // Reads hop between eight rows, so the group kAhead groups ahead (one contiguous region) is prefetched a
 // slice per block; without it this path ran at half speed.
-void Q4_0SeqFew(const Args& a) {
+template <bool kQ8>
+void SeqFew(const Args& a) {
   constexpr int64_t kAhead = 2;
+  constexpr size_t kBlockBytes = kQ8 ? 34 : 18;
   const int64_t nb = a.n_in / 32;
   for (int64_t g = 0; g < a.n_rows; g += 8) {
     const uint8_t* base = a.w + size_t(g) * a.w_row_bytes;
@@ -164,24 +169,43 @@ void Q4_0SeqFew(const Args& a) {
         for (size_t l = size_t(b) * group_lines / size_t(nb); l < size_t(b + 1) * group_lines / size_t(nb); ++l)
           _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T0);
       __m256i wq[8];
-      const uint8_t* blk0 = base + size_t(b) * 18;
+      const uint8_t* blk0 = base + size_t(b) * kBlockBytes;
       alignas(16) uint16_t hs[8];
       for (int r = 0; r < 8; ++r) {
-        std::memcpy(&hs[r], blk0 + size_t(r) * a.w_row_bytes, 2);
-        wq[r] = q4_nibbles_fast(blk0 + size_t(r) * a.w_row_bytes + 2);
+        const uint8_t* qs = blk0 + size_t(r) * a.w_row_bytes + 2;
+        std::memcpy(&hs[r], qs - 2, 2);
+        wq[r] = kQ8 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)) : q4_nibbles_fast(qs);
       }
       const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(hs)));  // exact
       for (int64_t t = 0; t < a.n_tok; ++t) {
         const uint8_t* q = a.acts + size_t(t) * a.act_row_bytes + size_t(b) * 34 + 2;
         const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
         __m256i v[8];
-        for (int r = 0; r < 8; ++r) v[r] = dot_u8s8(_mm256_setzero_si256(), wq[r], av);
-        const __m256i isum = _mm256_sub_epi32(reduce8(v), _mm256_set1_epi32(8 * a.act_sums[t * nb + b]));
+        for (int r = 0; r < 8; ++r) v[r] = kQ8 ? dot_s8s8(wq[r], av) : dot_u8s8(_mm256_setzero_si256(), wq[r], av);
+        const __m256i isum =
+            kQ8 ? reduce8(v) : _mm256_sub_epi32(reduce8(v), _mm256_set1_epi32(8 * a.act_sums[t * nb + b]));
         const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a.act_d[t * nb + b]));
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
       }
     }
     for (int64_t t = 0; t < a.n_tok; ++t) _mm256_storeu_ps(a.y + t * a.y_stride + g, acc[t]);
+  }
+}
+
+void Q4_0SeqFew(const Args& a) { SeqFew<false>(a); }
+
+// Q8_0 in the block order for any number of tokens, three at a time (AMX machines take prompts to the
+// tile kernels; this serves decode there, and prompts where a test emulates such a machine).
+void Q8_0Seq(const Args& a) {
+  const int64_t nb = a.n_in / 32;
+  for (int64_t t0 = 0; t0 < a.n_tok; t0 += 3) {
+    Args s = a;
+    s.acts += size_t(t0) * a.act_row_bytes;
+    s.act_sums += t0 * nb;
+    s.act_d += t0 * nb;
+    s.y += t0 * a.y_stride;
+    s.n_tok = std::min<int64_t>(3, a.n_tok - t0);
+    SeqFew<true>(s);
   }
 }
 
@@ -339,25 +363,7 @@ HEARTH_WIDE inline void wide_tile(const uint8_t* pk, const uint8_t* act, int64_t
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(a.y + (t0 + t) * a.y_stride + g, acc[t]);
 }
 
-// out[k] lane r = dword k of the 16 bytes at p + r * stride, for sixteen rows r: four rows fill one vector,
-// then two-source permutes pick dword k of every row (gathers were slower than the tiles they fed).
-HEARTH_WIDE inline void transpose16x4(const uint8_t* p, size_t stride, __m512i out[4]) {
-  __m512i four[4];  // rows 4i..4i+3
-  for (int i = 0; i < 4; ++i) {
-    const uint8_t* r = p + size_t(4 * i) * stride;
-    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r)));
-    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + stride)), 1);
-    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 2 * stride)), 2);
-    four[i] = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 3 * stride)), 3);
-  }
-  for (int k = 0; k < 4; ++k) {  // lanes 0-7 (and again 8-15): dword k of the eight rows of two sources
-    const __m512i pick = _mm512_setr_epi32(k, 4 + k, 8 + k, 12 + k, 16 + k, 20 + k, 24 + k, 28 + k, k, 4 + k, 8 + k,
-                                           12 + k, 16 + k, 20 + k, 24 + k, 28 + k);
-    const __m512i lo8 = _mm512_permutex2var_epi32(four[0], pick, four[1]);
-    const __m512i hi8 = _mm512_permutex2var_epi32(four[2], pick, four[3]);
-    out[k] = _mm512_shuffle_i64x2(lo8, hi8, 0x44);  // rows 0-7 | rows 8-15
-  }
-}
+using x86::transpose16x4;
 
 // Sixteen plain Q4_0 rows into the wide layout.
 HEARTH_WIDE inline void unpack_rows16(const uint8_t* w, size_t row_bytes, int64_t nb, uint8_t* dst) {
@@ -779,6 +785,7 @@ Kernels GetKernels() {
   k.target = hwy::TargetName(HWY_TARGET);
 #ifdef HEARTH_GEMM_X86
   k.q4_0_seq = Q4_0Seq;
+  k.q8_0_seq = Q8_0Seq;
   k.q8_0_lanes = Q8_0Lanes;
   k.q4_0_lanes = Q4_0Lanes;
   k.q4_0_packed = Q4_0Packed;
@@ -794,6 +801,11 @@ Kernels GetKernels() {
 #ifdef HEARTH_GEMM_VNNI
   k.wide_tiles = true;
   k.q8_0_wide = Q8_0Wide;
+  if (amx::available()) {
+    k.q4_0_seq_amx = amx::q4_0_seq;
+    k.q4_0_packed_amx = amx::q4_0_packed;
+    k.q8_0_seq_amx = amx::q8_0_seq;
+  }
   k.q4_k_wide = Q4_KWide;
   k.q5_k_wide = Q5_KWide;
   k.q6_k_wide = Q6_KWide;

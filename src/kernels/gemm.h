@@ -33,11 +33,18 @@ struct Kernels {
   int rows_per_group = 8;
   // Q4_0 weights x Q8_0 activations in the order of llama.cpp's repacked kernels (quant.h dot_q4_0_seq).
   Fn q4_0_seq = nullptr;
+  // Q8_0 x Q8_0 in the block order of AMX machines (quant.h dot_q8_0_seq, ggml::Profile::amx), any tokens.
+  Fn q8_0_seq = nullptr;
   // Q8_0 / Q4_0 x Q8_0 in ggml's AVX2 vec_dot order (8 float lanes per row, hsum at the end).
   Fn q8_0_lanes = nullptr;
   Fn q4_0_lanes = nullptr;
   // q4_0_seq on weights in the packed layout below (Args::w = packed data of the first group).
   Fn q4_0_packed = nullptr;
+  // AMX (gemm_amx.h) forms of q4_0_seq and q4_0_packed for prompts: groups of 16 rows, Args::acts and act_d
+  // only (no activation tiles); set where the CPU and OS allow AMX tiles.
+  Fn q4_0_seq_amx = nullptr;
+  Fn q4_0_packed_amx = nullptr;
+  Fn q8_0_seq_amx = nullptr;  // q8_0_seq for prompts (2+ tokens)
   // AVX-512 targets: q4_0_seq and q4_0_packed prefill read Args::act_tiles in TileLayout::q4_0 when given.
   bool wide_tiles = false;
   // q8_0_lanes for 4+ tokens, reading the activations from Args::act_tiles in TileLayout::q8_0 only.

@@ -1,5 +1,7 @@
 #include "kernels/ggml_order.h"
 
+#include "kernels/gemm_amx.h"
+
 
 namespace hearth::kernels::ggml {
 
@@ -10,6 +12,7 @@ Profile detect() {
   __builtin_cpu_init();
   p.lanes = __builtin_cpu_supports("avx512f") ? 16 : 8;
   p.bf16_dot = __builtin_cpu_supports("avx512bf16");
+  p.amx = gemm::amx::available();  // HEARTH_AMX=0: behave as a machine without AMX
 #endif
   return p;
 }

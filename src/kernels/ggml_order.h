@@ -13,10 +13,12 @@
 namespace hearth::kernels::ggml {
 
 // What llama.cpp's CPU backend would use on this machine: 8-lane (AVX2) or 16-lane (AVX-512F) float
-// vectors, and whether BF16 dot products use the AVX512-BF16 instruction.
+// vectors, whether BF16 dot products use the AVX512-BF16 instruction, and whether it has AMX int8 tiles
+// (then its Q8_0 prompt products sum each block in integers: quant.h dot_q8_0_seq).
 struct Profile {
   int lanes = 8;
   bool bf16_dot = false;
+  bool amx = false;
 };
 const Profile& profile();
 void set_profile(const Profile& p);  // tests: emulate another machine (the goldens came from a Zen 4)

@@ -142,6 +142,9 @@ void encode_acts(ActType type, const float* x, int64_t n_tok, int64_t n_in, int6
 }
 
 namespace {
+// Fewest tokens for which the AMX Q4_0 kernels beat the AVX-512 ones (kernels_bench PrefillQ4_0Amx).
+constexpr int64_t kAmxMinTokens = 16;
+
 // acts in tile layout l (packed on first use, then reused by the next matmul of the same activations).
 const uint8_t* act_tiles(const EncodedActs& acts, gemm::TileLayout l, ThreadPool& pool) {
   if (acts.tile_layout != int(l)) {
@@ -162,7 +165,7 @@ gemm::Fn blocked_kernel(const Matrix& w, ActType act) {
   if (act != ActType::Q8_0) return nullptr;
   const gemm::Kernels& k = gemm::best();
   if (w.type == GgmlType::Q4_0) return w.repacked ? k.q4_0_seq : k.q4_0_lanes;
-  if (w.type == GgmlType::Q8_0) return k.q8_0_lanes;
+  if (w.type == GgmlType::Q8_0) return w.repacked ? k.q8_0_seq : k.q8_0_lanes;
   return nullptr;
 }
 }  // namespace
@@ -174,9 +177,18 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
   gemm::Fn fn = blocked_kernel(w, acts.type);
   const bool packed = w.packed && acts.type == ActType::Q8_0 && gemm::best().q4_0_packed;
   if (packed) fn = gemm::best().q4_0_packed;
+  // Prompts on AMX through the tile kernels, 16 rows per group, activations as encoded: Q4_0 from
+  // kAmxMinTokens tokens, Q8_0 (block order) from 2.
+  gemm::Fn amx = nullptr;
+  if (fn && w.n_out >= 16 && acts.type == ActType::Q8_0) {
+    if (n_tok >= kAmxMinTokens && w.type == GgmlType::Q4_0)
+      amx = packed ? gemm::best().q4_0_packed_amx : fn == gemm::best().q4_0_seq ? gemm::best().q4_0_seq_amx : nullptr;
+    if (n_tok >= 2 && fn == gemm::best().q8_0_seq) amx = gemm::best().q8_0_seq_amx;
+  }
+  if (amx) fn = amx;
   // Prefill: the AVX-512 kernels read the activations interleaved in tiles of tokens.
   const uint8_t* tiles = nullptr;
-  if (n_tok >= 4 && acts.type == ActType::Q8_0) {
+  if (!amx && n_tok >= 4 && acts.type == ActType::Q8_0) {
     if ((packed || (fn && fn == gemm::best().q4_0_seq)) && gemm::best().wide_tiles) {
       tiles = act_tiles(acts, gemm::TileLayout::q4_0, pool);
     } else if (fn && fn == gemm::best().q8_0_lanes && gemm::best().q8_0_wide) {
@@ -201,14 +213,14 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
   if (fn && w.n_out >= 8) {
     // Groups of rows on the blocked kernel (packed weights: group g starts at packed + g * group bytes),
     // then the rows left over after the last whole group through the per-row dots.
-    const int64_t group = packed ? 8 : k_quant_wide ? 16 : gemm::best().rows_per_group, n_groups = w.n_out / group;
+    const int64_t group = amx || k_quant_wide ? 16 : packed ? 8 : gemm::best().rows_per_group, n_groups = w.n_out / group;
     const size_t packed_group_bytes = size_t(w.n_in / 32) * gemm::kQ4_0PackedBlockBytes;
     pool.parallel_for(n_groups, [&](int64_t b, int64_t e, int) {
       thread_local std::vector<uint8_t> scratch;
       const size_t need = gemm::scratch_bytes(w.n_in);
       if (scratch.size() < need) scratch.resize(need);
       gemm::Args a;
-      a.w = packed ? w.packed + size_t(b) * packed_group_bytes : w.row(b * group);
+      a.w = packed ? w.packed + size_t(b * group / 8) * packed_group_bytes : w.row(b * group);
       a.w_row_bytes = w.row_bytes;
       a.n_rows = (e - b) * group;
       a.n_in = w.n_in;

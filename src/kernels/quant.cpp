@@ -203,6 +203,21 @@ float dot_q4_0(const void* w, const void* a, int64_t n) {
   return acc.sum();
 }
 
+// Q8_0 matrices on machines with AMX (ggml::Profile::amx; repacked_by_llama): each block's integer dot
+// product in one step, acc = fma(sum_b, d_w * d_a, acc), block after block, as the AMX tile kernels do.
+float dot_q8_0_seq(const void* w, const void* a, int64_t n) {
+  const uint8_t* x = static_cast<const uint8_t*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  float acc = 0;
+  for (int64_t b = 0; b < n / 32; ++b, x += 34) {
+    const int8_t* q = reinterpret_cast<const int8_t*>(x + 2);
+    int s = 0;
+    for (int j = 0; j < 32; ++j) s += int(q[j]) * int(y[b].qs[j]);
+    acc = std::fma(float(s), scale2(rd16(x), y[b].d), acc);
+  }
+  return acc;
+}
+
 // llama.cpp repacks Q4_0 and IQ4_NL weights on x86 machines with AVX2 (see repacked_by_llama) and its
 // repacked kernels add each block's whole integer dot product into one float per row,
 // acc = fma(sum_b, d_w * d_a, acc), block after block.
@@ -449,7 +464,7 @@ const ActTraits kActs[] = {
 
 const WeightKernels kWeights[] = {
     {GgmlType::F32, ActType::F32, dot_f32, dot_f32_batched}, {GgmlType::F16, ActType::F16, dot_f16, dot_f16_batched},
-    {GgmlType::BF16, ActType::BF16, dot_bf16, dot_bf16_batched},    {GgmlType::Q8_0, ActType::Q8_0, dot_q8_0},
+    {GgmlType::BF16, ActType::BF16, dot_bf16, dot_bf16_batched},    {GgmlType::Q8_0, ActType::Q8_0, dot_q8_0, nullptr, dot_q8_0_seq},
     {GgmlType::Q4_0, ActType::Q8_0, dot_q4_0, nullptr, dot_q4_0_seq},    {GgmlType::Q4_1, ActType::Q8_1, dot_q4_1},
     {GgmlType::Q5_0, ActType::Q8_0, dot_q5_0},    {GgmlType::Q5_1, ActType::Q8_1, dot_q5_1},
     {GgmlType::IQ4_NL, ActType::Q8_0, dot_iq4_nl, nullptr, dot_iq4_nl_seq}, {GgmlType::Q4_K, ActType::Q8_K, dot_q4_k},
@@ -527,6 +542,7 @@ const ActTraits& act_traits(ActType t) {
 }
 
 bool repacked_by_llama(GgmlType t, int64_t n_out) {
+  if (t == GgmlType::Q8_0) return ggml::profile().amx;  // AMX: llama.cpp's AMX buffers; hearth's tiles
   return (t == GgmlType::Q4_0 || t == GgmlType::IQ4_NL) && n_out % 8 == 0;
 }
 

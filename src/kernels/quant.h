@@ -45,7 +45,8 @@ struct WeightKernels {
 const WeightKernels* weight_kernels(GgmlType t);
 
 // Whether llama.cpp's CPU backend rewrites such a matrix into its interleaved layout on x86 machines with AVX2
-// (Q4_0 and IQ4_NL with a multiple of 8 rows), which changes its summation order (dot_repacked).
+// (Q4_0 and IQ4_NL with a multiple of 8 rows), which changes its summation order (dot_repacked); and Q8_0 on
+// machines with AMX (ggml::Profile::amx), whose order hearth takes as the block order for every token count.
 bool repacked_by_llama(GgmlType t, int64_t n_out);
 
 // Block layouts of the activation formats (ggml's block_q8_0 / block_q8_1 / block_q8_K).

@@ -903,7 +903,7 @@ VecDotFn dot(GgmlType t, bool batched, bool repacked) {
   VecDotFn f = nullptr;
   switch (t) {
     case GgmlType::Q4_0: f = repacked ? k.dot_q4_0_repacked : k.dot_q4_0; break;
-    case GgmlType::Q8_0: f = k.dot_q8_0; break;
+    case GgmlType::Q8_0: f = repacked ? nullptr : k.dot_q8_0; break;  // block order (AMX): the reference
     // F32/F16: the references' per-machine orders (ggml_order.h) at the profile's lane width. tinyBLAS needs
     // n to be a multiple of the lanes; otherwise llama.cpp (and the reference) use the vec_dot order.
     case GgmlType::F32:
