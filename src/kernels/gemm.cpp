@@ -495,6 +495,69 @@ HEARTH_WIDE void Q8_0Wide(const Args& a) {
   }
 }
 
+// Q8_0 in the block order (dot_q8_0_seq) for a few tokens (decode on AMX machines) with AVX-512: sixteen rows
+// per vector (lane = row), transposed on the fly and offset to unsigned (q + 128), so one vpdpbusd per four
+// quants advances all sixteen rows; 128 x the token's block sum comes off afterwards (exact integers), then the
+// reference's float step. The one-token chain is split in two (vpdpbusd latency). The next group's rows (one
+// contiguous region) are prefetched a slice per block, as in SeqFew.
+template <int NT>
+HEARTH_WIDE inline void q8_0_seq_rows16(const Args& a, int64_t r0, int64_t t0, int64_t nb) {
+  const uint8_t* base = a.w + size_t(r0) * a.w_row_bytes;
+  const uint8_t* next = base + 16 * a.w_row_bytes;
+  const bool has_next = r0 + 32 <= a.n_rows;
+  const size_t group_lines = (16 * a.w_row_bytes + 63) / 64;
+  const __m512i flip = _mm512_set1_epi8(char(0x80));
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    if (has_next)
+      for (size_t l = size_t(b) * group_lines / size_t(nb); l < size_t(b + 1) * group_lines / size_t(nb); ++l)
+        _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T0);
+    const uint8_t* x = base + size_t(b) * 34;
+    __m512i w[8];
+    transpose16x4(x + 2, a.w_row_bytes, w);
+    transpose16x4(x + 18, a.w_row_bytes, w + 4);
+    for (int k = 0; k < 8; ++k) w[k] = _mm512_xor_si512(w[k], flip);
+    alignas(32) uint16_t d16[16];
+    for (int r = 0; r < 16; ++r) std::memcpy(&d16[r], x + size_t(r) * a.w_row_bytes, 2);
+    const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d16)));
+    for (int t = 0; t < NT; ++t) {
+      const int64_t tok = t0 + t;
+      const uint8_t* q = a.acts + size_t(tok) * a.act_row_bytes + size_t(b) * 34 + 2;
+      __m512i s0 = _mm512_set1_epi32(-128 * a.act_sums[tok * nb + b]), s1 = _mm512_setzero_si512();
+      for (int k = 0; k < 8; k += 2) {
+        int32_t q0, q1;
+        std::memcpy(&q0, q + 4 * k, 4);
+        std::memcpy(&q1, q + 4 * k + 4, 4);
+        s0 = _mm512_dpbusd_epi32(s0, w[k], _mm512_set1_epi32(q0));
+        s1 = _mm512_dpbusd_epi32(s1, w[k + 1], _mm512_set1_epi32(q1));
+      }
+      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a.act_d[tok * nb + b]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(a.y + (t0 + t) * a.y_stride + r0, acc[t]);
+}
+
+HEARTH_WIDE void Q8_0SeqWide(const Args& a) {
+  const int64_t nb = a.n_in / 32, rows16 = a.n_rows / 16 * 16;
+  for (int64_t t0 = 0; t0 < a.n_tok; t0 += 3) {
+    const int64_t nt = std::min<int64_t>(3, a.n_tok - t0);
+    for (int64_t r0 = 0; r0 < rows16; r0 += 16) {
+      if (nt == 3) q8_0_seq_rows16<3>(a, r0, t0, nb);
+      else if (nt == 2) q8_0_seq_rows16<2>(a, r0, t0, nb);
+      else q8_0_seq_rows16<1>(a, r0, t0, nb);
+    }
+  }
+  if (rows16 < a.n_rows) {  // a last group of eight
+    Args rest = a;
+    rest.w += size_t(rows16) * a.w_row_bytes;
+    rest.y += rows16;
+    rest.n_rows = a.n_rows - rows16;
+    Q8_0Seq(rest);
+  }
+}
+
 // Q4_K and Q5_K x Q8_K with AVX-512, lane = row (sixteen rows per vector). The references (quant.cpp dot_q4_k, dot_q5_k) sum
 // integers per superblock (sumi = sum of scale x sub-block dot, summ = sum of min x pair of bsums) and
 // then does sum += d_a * d * float(sumi) - d_a * dmin * float(summ); the integers are exact in any order
@@ -801,6 +864,7 @@ Kernels GetKernels() {
 #ifdef HEARTH_GEMM_VNNI
   k.wide_tiles = true;
   k.q8_0_wide = Q8_0Wide;
+  k.q8_0_seq = Q8_0SeqWide;
   if (amx::available()) {
     k.q4_0_seq_amx = amx::q4_0_seq;
     k.q4_0_packed_amx = amx::q4_0_packed;
