@@ -86,6 +86,8 @@ void run(benchmark::State& st, GgmlType t, int64_t n_in, int64_t n_out, int64_t 
 void DecodeQ4_0Packed(benchmark::State& st) { run(st, GgmlType::Q4_0, 1536, 6144, 1, true); }
 void DecodeQ4_0(benchmark::State& st) { run(st, GgmlType::Q4_0, 1536, 6144, 1, false); }
 void DecodeQ8_0(benchmark::State& st) { run(st, GgmlType::Q8_0, 1536, 6144, 1, false); }
+// Packed only where Q8_0 has a packed layout (the block order of AMX machines); elsewhere as DecodeQ8_0.
+void DecodeQ8_0Packed(benchmark::State& st) { run(st, GgmlType::Q8_0, 1536, 6144, 1, true); }
 void DecodeQ4_0Down(benchmark::State& st) { run(st, GgmlType::Q4_0, 6144, 1536, 1, true); }
 void PrefillQ4_0Packed(benchmark::State& st) { run(st, GgmlType::Q4_0, 1536, 6144, 512, true); }
 void PrefillQ4_0Down(benchmark::State& st) { run(st, GgmlType::Q4_0, 6144, 1536, 512, true); }
@@ -104,6 +106,7 @@ void DecodeBF16(benchmark::State& st) { run(st, GgmlType::BF16, 1536, 6144, 1, f
 BENCHMARK(DecodeQ4_0Packed)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ4_0)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ8_0)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(DecodeQ8_0Packed)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ4_0Down)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(PrefillQ4_0Packed)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(PrefillQ4_0Down)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);

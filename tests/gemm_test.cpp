@@ -114,6 +114,12 @@ TEST(Gemm, BlockedKernelsAreBitIdenticalToTheReferences) {
       EXPECT_EQ(run(k.q4_0_lanes, w4, rb4, true), reference(r4->dot, w4, rb4, acts, p.rows)) << "q4_0_lanes " << what;
       EXPECT_EQ(run(k.q8_0_lanes, w8, rb8, true), reference(r8->dot, w8, rb8, acts, p.rows)) << "q8_0_lanes " << what;
       EXPECT_EQ(run(k.q8_0_seq, w8, rb8, true), reference(r8->dot_repacked, w8, rb8, acts, p.rows)) << "q8_0_seq " << what;
+      if (k.q8_0_packed && p.rows % 16 == 0) {
+        std::vector<uint8_t> packed8(gemm::q8_0_packed_bytes(p.rows, p.n_in));
+        gemm::pack_q8_0(w8.data(), rb8, p.rows, p.n_in, packed8.data());
+        EXPECT_EQ(run(k.q8_0_packed, packed8, 0, false), reference(r8->dot_repacked, w8, rb8, acts, p.rows))
+            << "q8_0_packed " << what;
+      }
       std::vector<uint8_t> packed(gemm::q4_0_packed_bytes(p.rows, p.n_in));
       gemm::pack_q4_0(w4.data(), rb4, p.rows, p.n_in, packed.data());
       EXPECT_EQ(run(k.q4_0_packed, packed, 0, true), want_seq) << "q4_0_packed (prefill) " << what;
@@ -160,6 +166,10 @@ TEST(Gemm, AmxKernelsAreBitIdenticalToTheReferences) {
     const auto* r8 = weight_kernels(GgmlType::Q8_0);
     const auto want8 = reference(r8->dot_repacked, w8, rb8, acts, p.rows);
     EXPECT_EQ(run_kernel(k.q8_0_seq_amx, w8, rb8, p.rows, acts, aligned, nullptr), want8) << "q8_0_seq_amx " << what;
+    std::vector<uint8_t> packed8(gemm::q8_0_packed_bytes(p.rows, p.n_in));
+    gemm::pack_q8_0(w8.data(), rb8, p.rows, p.n_in, packed8.data());
+    EXPECT_EQ(run_kernel(k.q8_0_packed_amx, packed8, 0, p.rows, acts, aligned, nullptr), want8)
+        << "q8_0_packed_amx " << what;
     if (p.n_tok >= 2) {
       EXPECT_NE(want8, reference(r8->dot, w8, rb8, acts, p.rows)) << "the two Q8_0 orders " << what;
     }
@@ -221,6 +231,17 @@ TEST(Gemm, MatmulWithPackedWeightsAndARowTail) {
       simd::set_enabled(true);
       matmul(b8, x.data(), n_tok, n_in, o2.data(), rows, pool, scratch);
       EXPECT_EQ(o1, o2) << "Q8_0 block order " << threads << " threads, " << n_tok << " tokens";
+      Matrix p8 = b8;  // the same through the packed Q8_0 layout (16 rows packed, 13 in the row tail)
+      std::vector<uint8_t> copy8 = w8;
+      p8.data = copy8.data();
+      PackedWeights store8;
+      store8.pack({&p8}, {&p8});
+      if (gemm::best().q8_0_packed) {
+        EXPECT_NE(p8.packed, nullptr);
+      }
+      std::vector<float> o3(z1.size());
+      matmul(p8, x.data(), n_tok, n_in, o3.data(), rows, pool, scratch);
+      EXPECT_EQ(o1, o3) << "packed Q8_0 block order " << threads << " threads, " << n_tok << " tokens";
       // One encoding shared by Q8_0 and packed Q4_0 matmuls, whose prefill tile layouts differ: each
       // matmul must get its own layout, whatever ran before it.
       EncodedActs shared;

@@ -558,6 +558,49 @@ HEARTH_WIDE void Q8_0SeqWide(const Args& a) {
   }
 }
 
+// The same on packed Q8_0 (gemm.h): the group's quants stream in order, already transposed and unsigned.
+template <int NT>
+HEARTH_WIDE inline void q8_0_packed_rows16(const Args& a, const uint8_t* grp, int64_t r0, int64_t t0, int64_t nb) {
+  const uint16_t* scales = reinterpret_cast<const uint16_t*>(grp + size_t(nb) * 512);
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = grp + size_t(b) * 512;
+    _mm_prefetch(reinterpret_cast<const char*>(blk + 2048), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(blk + 2048 + 256), _MM_HINT_T0);
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + 16 * b)));
+    for (int t = 0; t < NT; ++t) {
+      const int64_t tok = t0 + t;
+      const uint8_t* q = a.acts + size_t(tok) * a.act_row_bytes + size_t(b) * 34 + 2;
+      __m512i s0 = _mm512_set1_epi32(-128 * a.act_sums[tok * nb + b]), s1 = _mm512_setzero_si512();
+      for (int k = 0; k < 8; k += 2) {
+        int32_t q0, q1;
+        std::memcpy(&q0, q + 4 * k, 4);
+        std::memcpy(&q1, q + 4 * k + 4, 4);
+        s0 = _mm512_dpbusd_epi32(s0, _mm512_loadu_si512(blk + 64 * k), _mm512_set1_epi32(q0));
+        s1 = _mm512_dpbusd_epi32(s1, _mm512_loadu_si512(blk + 64 * k + 64), _mm512_set1_epi32(q1));
+      }
+      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a.act_d[tok * nb + b]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(a.y + (t0 + t) * a.y_stride + r0, acc[t]);
+}
+
+HEARTH_WIDE void Q8_0Packed(const Args& a) {
+  const int64_t nb = a.n_in / 32;
+  const size_t group_bytes = size_t(nb) * kQ8_0PackedBlockBytes;
+  for (int64_t t0 = 0; t0 < a.n_tok; t0 += 3) {
+    const int64_t nt = std::min<int64_t>(3, a.n_tok - t0);
+    for (int64_t r0 = 0; r0 < a.n_rows; r0 += 16) {
+      const uint8_t* grp = a.w + size_t(r0 / 16) * group_bytes;
+      if (nt == 3) q8_0_packed_rows16<3>(a, grp, r0, t0, nb);
+      else if (nt == 2) q8_0_packed_rows16<2>(a, grp, r0, t0, nb);
+      else q8_0_packed_rows16<1>(a, grp, r0, t0, nb);
+    }
+  }
+}
+
 // Q4_K and Q5_K x Q8_K with AVX-512, lane = row (sixteen rows per vector). The references (quant.cpp dot_q4_k, dot_q5_k) sum
 // integers per superblock (sumi = sum of scale x sub-block dot, summ = sum of min x pair of bsums) and
 // then does sum += d_a * d * float(sumi) - d_a * dmin * float(summ); the integers are exact in any order
@@ -865,10 +908,12 @@ Kernels GetKernels() {
   k.wide_tiles = true;
   k.q8_0_wide = Q8_0Wide;
   k.q8_0_seq = Q8_0SeqWide;
+  k.q8_0_packed = Q8_0Packed;
   if (amx::available()) {
     k.q4_0_seq_amx = amx::q4_0_seq;
     k.q4_0_packed_amx = amx::q4_0_packed;
     k.q8_0_seq_amx = amx::q8_0_seq;
+    k.q8_0_packed_amx = amx::q8_0_packed;
   }
   k.q4_k_wide = Q4_KWide;
   k.q5_k_wide = Q5_KWide;
@@ -896,6 +941,20 @@ void pack_q4_0(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in,
         std::memcpy(dst + 2 * r, blk, 2);
         for (int k = 0; k < 4; ++k) std::memcpy(dst + 16 + 32 * k + 4 * r, blk + 2 + 4 * k, 4);
       }
+}
+
+void pack_q8_0(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in, uint8_t* dst) {
+  const int64_t nb = n_in / 32;
+  for (int64_t g = 0; g < n_rows / 16; ++g, dst += size_t(nb) * kQ8_0PackedBlockBytes) {
+    uint8_t* scales = dst + size_t(nb) * 512;
+    for (int64_t b = 0; b < nb; ++b)
+      for (int r = 0; r < 16; ++r) {
+        const uint8_t* blk = w + size_t(g * 16 + r) * row_bytes + size_t(b) * 34;
+        std::memcpy(scales + 32 * b + 2 * r, blk, 2);
+        for (int k = 0; k < 8; ++k)
+          for (int i = 0; i < 4; ++i) dst[512 * b + 64 * k + 4 * r + i] = uint8_t(blk[2 + 4 * k + i] ^ 0x80);
+      }
+  }
 }
 
 size_t scratch_bytes(int64_t n_in) {  // kGroupsPerPass unpacked groups

@@ -45,6 +45,10 @@ struct Kernels {
   Fn q4_0_seq_amx = nullptr;
   Fn q4_0_packed_amx = nullptr;
   Fn q8_0_seq_amx = nullptr;  // q8_0_seq for prompts (2+ tokens)
+  // q8_0_seq on packed Q8_0 (Args::w = the first packed group, groups of 16 rows): any tokens, and the AMX
+  // form for prompts.
+  Fn q8_0_packed = nullptr;
+  Fn q8_0_packed_amx = nullptr;
   // AVX-512 targets: q4_0_seq and q4_0_packed prefill read Args::act_tiles in TileLayout::q4_0 when given.
   bool wide_tiles = false;
   // q8_0_lanes for 4+ tokens, reading the activations from Args::act_tiles in TileLayout::q8_0 only.
@@ -70,6 +74,18 @@ inline size_t q4_0_packed_bytes(int64_t n_rows, int64_t n_in) {
 }
 // Packs rows [0, n_rows) (a multiple of 8) of a Q4_0 matrix into dst (q4_0_packed_bytes).
 void pack_q4_0(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in, uint8_t* dst);
+
+// Packed Q8_0 layout (Q8_0 in the block order of AMX machines): per group of 16 rows, first every block's
+// 8 x 64 bytes where bytes 4r..4r+3 of vector k are quants 4k..4k+3 of row r plus 128 (unsigned), then every
+// block's 16 fp16 scales. Decode streams it with one vpdpbusd per 64 bytes (no shuffles), and the AMX prompt
+// kernel loads it as B tiles as it stands. Groups of 16 x row bytes (64-byte aligned when the block count is
+// even).
+inline constexpr size_t kQ8_0PackedBlockBytes = 512 + 32;
+inline size_t q8_0_packed_bytes(int64_t n_rows, int64_t n_in) {
+  return size_t(n_rows / 16) * size_t(n_in / 32) * kQ8_0PackedBlockBytes;
+}
+// Packs rows [0, n_rows) (a multiple of 16) of a Q8_0 matrix into dst (q8_0_packed_bytes).
+void pack_q8_0(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in, uint8_t* dst);
 
 // Q8_0 activations of kActTileTokens tokens at a time, interleaved per block for the AVX-512 prefill
 // kernels. Tiles follow each other ([n_tok / 8 rounded up][n_in / 32] blocks of tile_block_bytes).

@@ -50,6 +50,7 @@ bool detect() {
   asm volatile("tilestored %%tmm" #t ", (%0,%1,1)" ::"r"(p), "r"(int64_t(stride)) : "memory")
 #define TILE_ZERO(t) asm volatile("tilezero %%tmm" #t ::)
 #define TILE_DPBSSD(c, a, b) asm volatile("tdpbssd %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)  // c += a (s8) x b (s8)
+#define TILE_DPBSUD(c, a, b) asm volatile("tdpbsud %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)  // c += a (s8) x b (u8)
 
 // Palette 1. Two sets of three tiles (A acts, B weights, C sums) so consecutive blocks overlap:
 // tmm0/tmm3 = A: n_tok rows of 32 signed quants; tmm1/tmm4 = B: 8 rows of 64 bytes (16 weight rows x 4
@@ -125,30 +126,50 @@ HEARTH_AMX_FN void unpack_q8_0_rows16(const uint8_t* w, size_t row_bytes, int64_
   }
 }
 
+// Where block b's B tile and scales are: the unpacked layout above (scratch), or packed Q8_0 as it stands
+// (gemm.h: quants plus 128, so the multiply is signed x unsigned and 128 x the activations' block sum comes
+// off afterwards).
+template <bool kPackedQ8>
+struct Blocks {
+  const uint8_t* w;
+  int64_t nb;
+  const uint8_t* tile(int64_t b) const { return w + size_t(b) * (kPackedQ8 ? 512 : kBlock); }
+  HEARTH_AMX_FN __m512 scales(int64_t b) const {
+    if constexpr (kPackedQ8)
+      return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + size_t(nb) * 512 + 32 * size_t(b))));
+    else
+      return _mm512_load_ps(w + size_t(b) * kBlock + 512);
+  }
+};
+
 // acc[t] (lane r = weight row r) += float(sum of block b) * (dw * da) for each token t: the reference's
 // per-block step, on the sums the tile multiply left in c (row t = token t).
-template <bool kFull>
-HEARTH_AMX_FN inline void add_block(__m512 acc[16], const int32_t* c, const uint8_t* wb, const float* act_d,
-                                    int64_t nb, int64_t b, int nt) {
-  const __m512 dw = _mm512_load_ps(wb + 512);
+template <bool kFull, bool kPackedQ8>
+HEARTH_AMX_FN inline void add_block(__m512 acc[16], const int32_t* c, const Blocks<kPackedQ8>& w, const Args& a,
+                                    int64_t t0, int64_t b, int nt) {
+  const __m512 dw = w.scales(b);
+  const float* act_d = a.act_d + t0 * w.nb + b;
+  const int32_t* act_sums = a.act_sums + t0 * w.nb + b;
 #pragma GCC unroll 16
   for (int t = 0; t < 16; ++t)
-    if (kFull || t < nt)
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * t)),
-                               _mm512_mul_ps(dw, _mm512_set1_ps(act_d[t * nb + b])), acc[t]);
+    if (kFull || t < nt) {
+      __m512i s = _mm512_load_si512(c + 16 * t);
+      if constexpr (kPackedQ8) s = _mm512_sub_epi32(s, _mm512_set1_epi32(128 * act_sums[t * w.nb]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(act_d[t * w.nb])), acc[t]);
+    }
 }
 
 // Sixteen unpacked rows (w) x nt tokens from t0 over every block. Two blocks per step on the two tile sets;
 // a step's sums are added one step later, so the vector loads of a tile store's buffer never wait for a store
 // still in flight (they cannot forward from it, and they would hold up the next step's tile work).
-template <bool kFull>
-HEARTH_AMX_FN void tile16(const uint8_t* w, const Args& a, int64_t t0, int nt, int64_t nb, int64_t row0) {
+template <bool kFull, bool kPackedQ8>
+HEARTH_AMX_FN void tile16(const Blocks<kPackedQ8>& w, const Args& a, int64_t t0, int nt, int64_t row0) {
+  const int64_t nb = w.nb;
   alignas(64) int32_t sums[2][2][256];  // [step parity][tile set]
   __m512 acc[16];
 #pragma GCC unroll 16
   for (int t = 0; t < 16; ++t) acc[t] = _mm512_setzero_ps();
   const uint8_t* q = a.acts + size_t(t0) * a.act_row_bytes + 2;  // block b's quants at q + 34 b
-  const float* act_d = a.act_d + t0 * nb;
   const int64_t stride = int64_t(a.act_row_bytes);
   const int64_t steps = (nb + 1) / 2;
   for (int64_t s = 0; s <= steps; ++s) {
@@ -156,23 +177,25 @@ HEARTH_AMX_FN void tile16(const uint8_t* w, const Args& a, int64_t t0, int nt, i
     int32_t* c = sums[s & 1][0];
     if (s < steps) {
       TILE_LOAD(0, q + 34 * b, stride);
-      TILE_LOAD(1, w + size_t(b) * kBlock, 64);
+      TILE_LOAD(1, w.tile(b), 64);
       TILE_ZERO(2);
-      TILE_DPBSSD(2, 0, 1);
+      if constexpr (kPackedQ8) TILE_DPBSUD(2, 0, 1);
+      else TILE_DPBSSD(2, 0, 1);
       TILE_STORE(2, c, 64);
       if (b + 1 < nb) {
         TILE_LOAD(3, q + 34 * (b + 1), stride);
-        TILE_LOAD(4, w + size_t(b + 1) * kBlock, 64);
+        TILE_LOAD(4, w.tile(b + 1), 64);
         TILE_ZERO(5);
-        TILE_DPBSSD(5, 3, 4);
+        if constexpr (kPackedQ8) TILE_DPBSUD(5, 3, 4);
+        else TILE_DPBSSD(5, 3, 4);
         TILE_STORE(5, c + 256, 64);
       }
     }
     if (s > 0) {  // the previous step's two blocks
       const int64_t pb = b - 2;
       const int32_t* pc = sums[(s - 1) & 1][0];
-      add_block<kFull>(acc, pc, w + size_t(pb) * kBlock, act_d, nb, pb, nt);
-      if (pb + 1 < nb) add_block<kFull>(acc, pc + 256, w + size_t(pb + 1) * kBlock, act_d, nb, pb + 1, nt);
+      add_block<kFull>(acc, pc, w, a, t0, pb, nt);
+      if (pb + 1 < nb) add_block<kFull>(acc, pc + 256, w, a, t0, pb + 1, nt);
     }
   }
 #pragma GCC unroll 16
@@ -182,16 +205,23 @@ HEARTH_AMX_FN void tile16(const uint8_t* w, const Args& a, int64_t t0, int nt, i
 
 // Rows in passes of kRowsPerPass (unpacked once, then met by every tile of 16 tokens), then the tokens
 // left over after the last whole tile on a tile configuration of their own.
-enum class Weights { q4_0_rows, q4_0_packed, q8_0_rows };
+enum class Weights { q4_0_rows, q4_0_packed, q8_0_rows, q8_0_packed };
 
 template <Weights kW>
 HEARTH_AMX_FN void prompt(const Args& a) {
   const int64_t nb = a.n_in / 32, full = a.n_tok / 16 * 16;
   const int rest = int(a.n_tok - full);
   const size_t group_bytes = size_t(nb) * kQ4_0PackedBlockBytes, unpacked_bytes = size_t(nb) * kBlock;
+  constexpr bool kPackedQ8 = kW == Weights::q8_0_packed;
   for (int64_t g = 0; g < a.n_rows; g += kRowsPerPass) {
     const int64_t groups = std::min(kRowsPerPass, a.n_rows - g) / 16;
-    for (int64_t j = 0; j < groups; ++j) {
+    auto blocks = [&](int64_t j) {  // group j of this pass
+      if constexpr (kPackedQ8)
+        return Blocks<true>{a.w + size_t((g + 16 * j) / 16) * size_t(nb) * kQ8_0PackedBlockBytes, nb};
+      else
+        return Blocks<false>{a.scratch + size_t(j) * unpacked_bytes, nb};
+    };
+    for (int64_t j = 0; j < groups && !kPackedQ8; ++j) {
       uint8_t* dst = a.scratch + size_t(j) * unpacked_bytes;
       if constexpr (kW == Weights::q4_0_packed) {
         const uint8_t* src = a.w + size_t((g + 16 * j) / 8) * group_bytes;
@@ -206,12 +236,12 @@ HEARTH_AMX_FN void prompt(const Args& a) {
       configure(16);
       for (int64_t t0 = 0; t0 < full; t0 += 16)
         for (int64_t j = 0; j < groups; ++j)
-          tile16<true>(a.scratch + size_t(j) * unpacked_bytes, a, t0, 16, nb, g + 16 * j);
+          tile16<true>(blocks(j), a, t0, 16, g + 16 * j);
     }
     if (rest) {
       configure(rest);
       for (int64_t j = 0; j < groups; ++j)
-        tile16<false>(a.scratch + size_t(j) * unpacked_bytes, a, full, rest, nb, g + 16 * j);
+        tile16<false>(blocks(j), a, full, rest, g + 16 * j);
     }
   }
   release();
@@ -226,12 +256,14 @@ bool available() {
 void q4_0_seq(const Args& a) { prompt<Weights::q4_0_rows>(a); }
 void q4_0_packed(const Args& a) { prompt<Weights::q4_0_packed>(a); }
 void q8_0_seq(const Args& a) { prompt<Weights::q8_0_rows>(a); }
+void q8_0_packed(const Args& a) { prompt<Weights::q8_0_packed>(a); }
 
 #else
 bool available() { return false; }
 void q4_0_seq(const Args&) { std::abort(); }
 void q4_0_packed(const Args&) { std::abort(); }
 void q8_0_seq(const Args&) { std::abort(); }
+void q8_0_packed(const Args&) { std::abort(); }
 #endif
 
 }  // namespace hearth::kernels::gemm::amx

@@ -18,5 +18,6 @@ void q4_0_seq(const Args& a);     // Args::w: plain Q4_0 rows
 void q4_0_packed(const Args& a);  // Args::w: the first packed group (gemm::pack_q4_0)
 // Q8_0 x Q8_0 in the block order of AMX machines (quant.h dot_q8_0_seq), likewise.
 void q8_0_seq(const Args& a);
+void q8_0_packed(const Args& a);  // Args::w: the first packed group (gemm::pack_q8_0)
 
 }  // namespace hearth::kernels::gemm::amx

@@ -29,25 +29,40 @@ Matrix Matrix::of(const gguf::TensorInfo& t, int64_t slice) {
   return m;
 }
 
+namespace {
+// The packed layouts (gemm.h): Q4_0 in llama.cpp's repacked order, groups of 8 rows; Q8_0 in the block order
+// of AMX machines, groups of 16.
+int64_t packed_group_rows(GgmlType t) { return t == GgmlType::Q8_0 ? 16 : 8; }
+size_t packed_bytes(GgmlType t, int64_t n_rows, int64_t n_in) {
+  return t == GgmlType::Q8_0 ? gemm::q8_0_packed_bytes(n_rows, n_in) : gemm::q4_0_packed_bytes(n_rows, n_in);
+}
+bool has_packed_kernel(GgmlType t) {
+  return t == GgmlType::Q8_0 ? gemm::best().q8_0_packed != nullptr
+                             : t == GgmlType::Q4_0 && gemm::best().q4_0_packed != nullptr;
+}
+}  // namespace
+
 Matrix Matrix::rows(int64_t r0, int64_t n) const {
   Matrix m = *this;
   m.data = row(r0);
   m.n_out = n;
-  m.packed = packed && r0 % 8 == 0 ? packed + gemm::q4_0_packed_bytes(r0, n_in) : nullptr;
+  const int64_t group = packed_group_rows(type);
+  m.packed = packed && r0 % group == 0 && n >= group ? packed + packed_bytes(type, r0, n_in) : nullptr;
   return m;
 }
 
 void PackedWeights::pack(const std::vector<Matrix*>& matrices, const std::vector<const Matrix*>& keep_source) {
   if (const char* e = std::getenv("HEARTH_PACK"); e && e[0] == '0') return;
-  if (!gemm::best().q4_0_packed) return;
   std::vector<Matrix*> todo;
   for (Matrix* m : matrices)
-    if (m && m->data && !m->packed && m->type == GgmlType::Q4_0 && m->repacked && m->n_out >= 8) todo.push_back(m);
+    if (m && m->data && !m->packed && m->repacked && has_packed_kernel(m->type) &&
+        m->n_out >= packed_group_rows(m->type))
+      todo.push_back(m);
   std::vector<uint8_t*> dst;
   for (Matrix* m : todo) {
-    const size_t n = gemm::q4_0_packed_bytes(m->n_out, m->n_in);
-    blocks_.emplace_back(new uint8_t[n]);
-    dst.push_back(blocks_.back().get());
+    const size_t n = packed_bytes(m->type, m->n_out, m->n_in);
+    blocks_.emplace_back(new uint8_t[n + 64]);  // 64-byte aligned: the kernels' 64-byte loads stay in one line
+    dst.push_back(reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(blocks_.back().get()) + 63) & ~uintptr_t(63)));
     bytes_ += n;
   }
   // Work items: (matrix, group range) slices of about 4 MiB, shared by all cores.
@@ -57,8 +72,8 @@ void PackedWeights::pack(const std::vector<Matrix*>& matrices, const std::vector
   };
   std::vector<Item> items;
   for (size_t i = 0; i < todo.size(); ++i) {
-    const int64_t groups = todo[i]->n_out / 8;
-    const int64_t per = std::max<int64_t>(1, int64_t(4 << 20) / int64_t(8 * todo[i]->row_bytes));
+    const int64_t gr = packed_group_rows(todo[i]->type), groups = todo[i]->n_out / gr;
+    const int64_t per = std::max<int64_t>(1, int64_t(4 << 20) / int64_t(gr * todo[i]->row_bytes));
     for (int64_t g = 0; g < groups; g += per) items.push_back({i, g, std::min(groups, g + per)});
   }
   for (const Matrix* m : todo) will_need(*m);  // cold page cache: one burst of reads, not a fault per page
@@ -67,8 +82,9 @@ void PackedWeights::pack(const std::vector<Matrix*>& matrices, const std::vector
     for (size_t k; (k = next.fetch_add(1)) < items.size();) {
       const Item& it = items[k];
       const Matrix& m = *todo[it.m];
-      gemm::pack_q4_0(m.row(it.g0 * 8), m.row_bytes, (it.g1 - it.g0) * 8, m.n_in,
-                      dst[it.m] + gemm::q4_0_packed_bytes(it.g0 * 8, m.n_in));
+      const int64_t gr = packed_group_rows(m.type);
+      auto pack = m.type == GgmlType::Q8_0 ? gemm::pack_q8_0 : gemm::pack_q4_0;
+      pack(m.row(it.g0 * gr), m.row_bytes, (it.g1 - it.g0) * gr, m.n_in, dst[it.m] + packed_bytes(m.type, it.g0 * gr, m.n_in));
     }
   };
   std::vector<std::thread> threads;
@@ -175,8 +191,8 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
   if (!k || k->act != acts.type || acts.n_in != w.n_in) throw Error("matmul: activation encoding does not match");
   const int64_t n_tok = acts.n_tok;
   gemm::Fn fn = blocked_kernel(w, acts.type);
-  const bool packed = w.packed && acts.type == ActType::Q8_0 && gemm::best().q4_0_packed;
-  if (packed) fn = gemm::best().q4_0_packed;
+  const bool packed = w.packed && acts.type == ActType::Q8_0 && has_packed_kernel(w.type);
+  if (packed) fn = w.type == GgmlType::Q8_0 ? gemm::best().q8_0_packed : gemm::best().q4_0_packed;
   // Prompts on AMX through the tile kernels, 16 rows per group, activations as encoded: Q4_0 from
   // kAmxMinTokens tokens, Q8_0 (block order) from 2.
   gemm::Fn amx = nullptr;
@@ -184,12 +200,13 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
     if (n_tok >= kAmxMinTokens && w.type == GgmlType::Q4_0)
       amx = packed ? gemm::best().q4_0_packed_amx : fn == gemm::best().q4_0_seq ? gemm::best().q4_0_seq_amx : nullptr;
     if (n_tok >= 2 && fn == gemm::best().q8_0_seq) amx = gemm::best().q8_0_seq_amx;
+    if (n_tok >= 2 && fn == gemm::best().q8_0_packed) amx = gemm::best().q8_0_packed_amx;
   }
   if (amx) fn = amx;
   // Prefill: the AVX-512 kernels read the activations interleaved in tiles of tokens.
   const uint8_t* tiles = nullptr;
   if (!amx && n_tok >= 4 && acts.type == ActType::Q8_0) {
-    if ((packed || (fn && fn == gemm::best().q4_0_seq)) && gemm::best().wide_tiles) {
+    if (((packed && w.type == GgmlType::Q4_0) || (fn && fn == gemm::best().q4_0_seq)) && gemm::best().wide_tiles) {
       tiles = act_tiles(acts, gemm::TileLayout::q4_0, pool);
     } else if (fn && fn == gemm::best().q8_0_lanes && gemm::best().q8_0_wide) {
       fn = gemm::best().q8_0_wide;
@@ -213,14 +230,17 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
   if (fn && w.n_out >= 8) {
     // Groups of rows on the blocked kernel (packed weights: group g starts at packed + g * group bytes),
     // then the rows left over after the last whole group through the per-row dots.
-    const int64_t group = amx || k_quant_wide ? 16 : packed ? 8 : gemm::best().rows_per_group, n_groups = w.n_out / group;
-    const size_t packed_group_bytes = size_t(w.n_in / 32) * gemm::kQ4_0PackedBlockBytes;
+    const int64_t group = amx || k_quant_wide ? 16 : packed ? packed_group_rows(w.type) : gemm::best().rows_per_group,
+                  n_groups = w.n_out / group;
+    // Packed weights: the packed group holding row b * group.
+    const int64_t pg = packed_group_rows(w.type);
+    const size_t packed_group_bytes = packed_bytes(w.type, pg, w.n_in);
     pool.parallel_for(n_groups, [&](int64_t b, int64_t e, int) {
       thread_local std::vector<uint8_t> scratch;
       const size_t need = gemm::scratch_bytes(w.n_in);
       if (scratch.size() < need) scratch.resize(need);
       gemm::Args a;
-      a.w = packed ? w.packed + size_t(b * group / 8) * packed_group_bytes : w.row(b * group);
+      a.w = packed ? w.packed + size_t(b * group / pg) * packed_group_bytes : w.row(b * group);
       a.w_row_bytes = w.row_bytes;
       a.n_rows = (e - b) * group;
       a.n_in = w.n_in;

@@ -21,7 +21,8 @@ struct Matrix {
   size_t row_bytes = 0;
   bool repacked = false;    // summed in the order of llama.cpp's repacked layout (quant.h)
   bool mul_mat_id = false;  // an expert slice: llama.cpp's expert product always sums as for one token
-  // The first n_out - n_out % 8 rows in the packed Q4_0 layout of gemm.h (set by pack_matrices), or null.
+  // The first n_out - n_out % 8 rows in the packed Q4_0 layout of gemm.h (Q8_0: n_out - n_out % 16 rows in the
+  // packed Q8_0 layout), set by PackedWeights, or null.
   const uint8_t* packed = nullptr;
 
   const uint8_t* row(int64_t r) const { return data + size_t(r) * row_bytes; }
@@ -64,7 +65,8 @@ void matmul(const Matrix& w, const float* x, int64_t n_tok, int64_t x_stride, fl
 // The dot type of a weight type; throws hearth::Error (naming the tensor) if hearth cannot compute with it.
 ActType dot_type_of(GgmlType t, const char* what = nullptr);
 
-// Packed copies of weights for the fast kernels (today: Q4_0 in llama.cpp's repacked summation order),
+// Packed copies of weights for the fast kernels (Q4_0 in llama.cpp's repacked summation order; Q8_0 in the
+// block order of AMX machines),
 // made once at load on all cores. The copies live as long as this object; each Matrix gets its `packed`
 // pointer. The source pages of a packed matrix are released back to the page cache (madvise) unless
 // the matrix is listed in keep_source (for example a tied embedding table still read by row lookups).
