@@ -13,8 +13,9 @@
 namespace hearth::kernels::ggml {
 
 // What llama.cpp's CPU backend would use on this machine: 8-lane (AVX2) or 16-lane (AVX-512F) float
-// vectors, whether BF16 dot products use the AVX512-BF16 instruction, and whether it has AMX int8 tiles
-// (then its Q8_0 prompt products sum each block in integers: quant.h dot_q8_0_seq).
+// vectors, whether BF16 dot products use the AVX512-BF16 instruction, and whether the machine has AMX int8
+// tiles (llama.cpp then moves Q8_0 weights to its AMX buffers; hearth sums Q8_0 matrices in block order,
+// quant.h repacked_by_llama / dot_repacked, for every token count).
 struct Profile {
   int lanes = 8;
   bool bf16_dot = false;

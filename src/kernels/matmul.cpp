@@ -158,7 +158,8 @@ void encode_acts(ActType type, const float* x, int64_t n_tok, int64_t n_in, int6
 }
 
 namespace {
-// Fewest tokens for which the AMX Q4_0 kernels beat the AVX-512 ones (kernels_bench PrefillQ4_0Amx).
+// Fewest tokens for the AMX Q4_0 kernels: one whole tile of tokens (not tuned; below it the AVX-512 tiles run,
+// which give the same bits). Q8_0 in block order has no AVX-512 prompt kernel and takes AMX from 2 tokens.
 constexpr int64_t kAmxMinTokens = 16;
 
 // acts in tile layout l (packed on first use, then reused by the next matmul of the same activations).
