@@ -495,11 +495,29 @@ HEARTH_WIDE void Q8_0Wide(const Args& a) {
   }
 }
 
+// acc + token tok's block b against sixteen rows (w[k] lane r = quants 4k..4k+3 of row r plus 128, dw their
+// scales): the exact integer block sums less 128 x the activations' block sum, then the reference's one
+// multiply-add (dot_q8_0_seq). The one-token chain is split in two (vpdpbusd latency).
+HEARTH_WIDE inline __m512 q8_0_seq_block16(const __m512i w[8], __m512 dw, const Args& a, int64_t tok, int64_t b,
+                                          int64_t nb, __m512 acc) {
+  const uint8_t* q = a.acts + size_t(tok) * a.act_row_bytes + size_t(b) * 34 + 2;
+  __m512i s0 = _mm512_set1_epi32(-128 * a.act_sums[tok * nb + b]), s1 = _mm512_setzero_si512();
+  for (int k = 0; k < 8; k += 2) {
+    int32_t q0, q1;
+    std::memcpy(&q0, q + 4 * k, 4);
+    std::memcpy(&q1, q + 4 * k + 4, 4);
+    s0 = _mm512_dpbusd_epi32(s0, w[k], _mm512_set1_epi32(q0));
+    s1 = _mm512_dpbusd_epi32(s1, w[k + 1], _mm512_set1_epi32(q1));
+  }
+  const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a.act_d[tok * nb + b]));
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc);
+}
+
 // Q8_0 in the block order (dot_q8_0_seq) for a few tokens (decode on AMX machines) with AVX-512: sixteen rows
 // per vector (lane = row), transposed on the fly and offset to unsigned (q + 128), so one vpdpbusd per four
 // quants advances all sixteen rows; 128 x the token's block sum comes off afterwards (exact integers), then the
-// reference's float step. The one-token chain is split in two (vpdpbusd latency). The next group's rows (one
-// contiguous region) are prefetched a slice per block, as in SeqFew.
+// reference's float step (q8_0_seq_block16). The next group's rows (one contiguous region) are prefetched a
+// slice per block, as in SeqFew.
 template <int NT>
 HEARTH_WIDE inline void q8_0_seq_rows16(const Args& a, int64_t r0, int64_t t0, int64_t nb) {
   const uint8_t* base = a.w + size_t(r0) * a.w_row_bytes;
@@ -521,20 +539,7 @@ HEARTH_WIDE inline void q8_0_seq_rows16(const Args& a, int64_t r0, int64_t t0, i
     alignas(32) uint16_t d16[16];
     for (int r = 0; r < 16; ++r) std::memcpy(&d16[r], x + size_t(r) * a.w_row_bytes, 2);
     const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d16)));
-    for (int t = 0; t < NT; ++t) {
-      const int64_t tok = t0 + t;
-      const uint8_t* q = a.acts + size_t(tok) * a.act_row_bytes + size_t(b) * 34 + 2;
-      __m512i s0 = _mm512_set1_epi32(-128 * a.act_sums[tok * nb + b]), s1 = _mm512_setzero_si512();
-      for (int k = 0; k < 8; k += 2) {
-        int32_t q0, q1;
-        std::memcpy(&q0, q + 4 * k, 4);
-        std::memcpy(&q1, q + 4 * k + 4, 4);
-        s0 = _mm512_dpbusd_epi32(s0, w[k], _mm512_set1_epi32(q0));
-        s1 = _mm512_dpbusd_epi32(s1, w[k + 1], _mm512_set1_epi32(q1));
-      }
-      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a.act_d[tok * nb + b]));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[t]);
-    }
+    for (int t = 0; t < NT; ++t) acc[t] = q8_0_seq_block16(w, dw, a, t0 + t, b, nb, acc[t]);
   }
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(a.y + (t0 + t) * a.y_stride + r0, acc[t]);
 }
@@ -569,20 +574,9 @@ HEARTH_WIDE inline void q8_0_packed_rows16(const Args& a, const uint8_t* grp, in
     _mm_prefetch(reinterpret_cast<const char*>(blk + 2048), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(blk + 2048 + 256), _MM_HINT_T0);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + 16 * b)));
-    for (int t = 0; t < NT; ++t) {
-      const int64_t tok = t0 + t;
-      const uint8_t* q = a.acts + size_t(tok) * a.act_row_bytes + size_t(b) * 34 + 2;
-      __m512i s0 = _mm512_set1_epi32(-128 * a.act_sums[tok * nb + b]), s1 = _mm512_setzero_si512();
-      for (int k = 0; k < 8; k += 2) {
-        int32_t q0, q1;
-        std::memcpy(&q0, q + 4 * k, 4);
-        std::memcpy(&q1, q + 4 * k + 4, 4);
-        s0 = _mm512_dpbusd_epi32(s0, _mm512_loadu_si512(blk + 64 * k), _mm512_set1_epi32(q0));
-        s1 = _mm512_dpbusd_epi32(s1, _mm512_loadu_si512(blk + 64 * k + 64), _mm512_set1_epi32(q1));
-      }
-      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a.act_d[tok * nb + b]));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), scale, acc[t]);
-    }
+    __m512i w[8];
+    for (int k = 0; k < 8; ++k) w[k] = _mm512_loadu_si512(blk + 64 * k);
+    for (int t = 0; t < NT; ++t) acc[t] = q8_0_seq_block16(w, dw, a, t0 + t, b, nb, acc[t]);
   }
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(a.y + (t0 + t) * a.y_stride + r0, acc[t]);
 }
