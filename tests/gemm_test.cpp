@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/fp16.h"
@@ -505,6 +506,65 @@ TEST(Gemm, FloatOrdersAreBitIdenticalAtBothLaneWidths) {
   });
   ggml::set_profile(saved);
   EXPECT_GT(checked, 0);
+}
+
+// matmul on large enough jobs that the pool cuts them into several chunks per thread (their boundaries move
+// with the token count and the thread count): every thread count gives the bits of one thread, and in the
+// block orders (Q4_0 and Q8_0 repacked, plain and packed; the K-quants) every token of a batch gets the bits
+// it gets alone, which is what lets a server batch requests without changing their answers.
+TEST(Gemm, MatmulBitsDoNotDependOnThreadsOrChunks) {
+  std::mt19937 rng(29);
+  const int64_t n_in = 1024, rows = 520;  // 32 groups of 16 and a tail of 8 rows
+  struct Case {
+    GgmlType type;
+    bool repacked, packed;
+  };
+  const Case cases[] = {{GgmlType::Q4_0, false, false}, {GgmlType::Q4_0, true, false}, {GgmlType::Q4_0, true, true},
+                        {GgmlType::Q8_0, false, false}, {GgmlType::Q8_0, true, false}, {GgmlType::Q8_0, true, true},
+                        {GgmlType::Q4_K, false, false}, {GgmlType::Q6_K, false, false}};
+  const int64_t max_tok = 32;
+  const auto x = randn(size_t(n_in * max_tok), rng);
+  for (const Case& c : cases) {
+    const bool k_quant = c.type == GgmlType::Q4_K || c.type == GgmlType::Q6_K;
+    std::vector<uint8_t> w = k_quant ? k_quant_weights(c.type, rows, n_in, rng) : weights(c.type, rows, n_in, rng);
+    Matrix m;
+    m.type = c.type;
+    m.data = w.data();
+    m.n_in = n_in;
+    m.n_out = rows;
+    m.row_bytes = hearth::gguf::row_bytes(c.type, n_in);
+    m.repacked = c.repacked;
+    PackedWeights store;
+    if (c.packed) store.pack({&m}, {&m});  // may release w's pages: w is not read again below
+    const std::string what = std::string(hearth::gguf::type_name(c.type)) + (c.repacked ? " repacked" : "") +
+                             (c.packed ? (m.packed ? " packed" : " (no packed kernel)") : "");
+    // Each token alone, one thread.
+    std::vector<float> alone(size_t(rows * max_tok));
+    {
+      ThreadPool pool(1);
+      EncodedActs scratch;
+      for (int64_t t = 0; t < max_tok; ++t)
+        matmul(m, x.data() + t * n_in, 1, n_in, alone.data() + t * rows, rows, pool, scratch);
+    }
+    for (int64_t n_tok : {1, 3, 8, 17, 32}) {
+      std::vector<float> one(size_t(rows * n_tok));
+      for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        EncodedActs scratch;
+        std::vector<float> y(size_t(rows * n_tok));
+        matmul(m, x.data(), n_tok, n_in, y.data(), rows, pool, scratch);
+        if (threads == 1) {
+          one = y;
+        } else {
+          EXPECT_EQ(y, one) << what << ", " << n_tok << " tokens, " << threads << " threads";
+        }
+      }
+      if (c.repacked || k_quant) {
+        EXPECT_EQ(one, std::vector<float>(alone.begin(), alone.begin() + rows * n_tok))
+            << what << ": a batch of " << n_tok << " against each token alone";
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -85,11 +85,22 @@ void ThreadPool::parallel_for(int64_t n, const RangeFn& fn, int64_t grain, int64
     fn(0, n, 0);
     return;
   }
+  // Chunks are taken first come, first served, so a thread that runs slower (a busier core, an efficiency
+  // core, a VM's vCPU losing time to its neighbours) takes fewer of them instead of holding the others at the
+  // barrier. The first t chunks go one to each thread. Only jobs of known, large cost are cut finer than one
+  // chunk per thread: a decode step of a tiny model keeps its single hand-off.
+  int64_t n_chunks = t;
+  if (cost_per_item > 0)
+    n_chunks = std::clamp<int64_t>(n * cost_per_item / kMinWorkPerChunk, t,
+                                   std::min<int64_t>(units, int64_t(t) * kChunksPerThread));
+  std::atomic<int64_t> next{t};
   dispatch([&](int thread) {
     if (thread >= t) return;
-    const int64_t u0 = units * thread / t, u1 = units * (thread + 1) / t;
-    const int64_t b = u0 * grain, e = std::min(n, u1 * grain);
-    if (b < e) fn(b, e, thread);
+    for (int64_t c = thread; c < n_chunks; c = next.fetch_add(1, std::memory_order_relaxed)) {
+      const int64_t u0 = units * c / n_chunks, u1 = units * (c + 1) / n_chunks;
+      const int64_t b = u0 * grain, e = std::min(n, u1 * grain);
+      if (b < e) fn(b, e, thread);
+    }
   });
 }
 

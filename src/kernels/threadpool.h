@@ -1,6 +1,7 @@
-// A persistent pool of worker threads. parallel_for hands each thread a contiguous share of [0, n);
-// the calling thread takes part, and workers spin briefly before sleeping so that back-to-back small
-// jobs (one per matmul in a decode step) do not pay a futex round trip each.
+// A persistent pool of worker threads. parallel_for cuts [0, n) into contiguous chunks that the threads take
+// first come, first served (large jobs: up to kChunksPerThread each); the calling thread takes part, and
+// workers spin briefly before sleeping so that back-to-back small jobs (one per matmul in a decode step) do
+// not pay a futex round trip each.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -23,11 +24,14 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return n_threads_; }
-  // Splits [0, n) into size() contiguous chunks (multiples of `grain` except the last) and runs them.
+  // Splits [0, n) into contiguous chunks (multiples of `grain` except the last) and runs them: one per thread,
+  // or, where cost_per_item leaves each chunk kMinWorkPerChunk, up to kChunksPerThread per thread.
   // cost_per_item (rough multiply-adds per item, 0 = unknown): when known, only as many threads take part
   // as have at least kMinWorkPerThread of it each, so small jobs (tiny models) skip the hand-off.
   void parallel_for(int64_t n, const RangeFn& fn, int64_t grain = 1, int64_t cost_per_item = 0);
   static constexpr int64_t kMinWorkPerThread = int64_t(1) << 16;
+  static constexpr int kChunksPerThread = 8;
+  static constexpr int64_t kMinWorkPerChunk = int64_t(1) << 20;
   // Runs fn(thread_index) once on every thread.
   void run_on_all(const std::function<void(int thread)>& fn);
 
