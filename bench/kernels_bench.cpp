@@ -97,6 +97,9 @@ void PrefillQ6_K(benchmark::State& st) { run(st, GgmlType::Q6_K, 1536, 6144, 512
 void DecodeQ4_K(benchmark::State& st) { run(st, GgmlType::Q4_K, 1536, 6144, 1, false); }
 void DecodeQ6_K(benchmark::State& st) { run(st, GgmlType::Q6_K, 1536, 6144, 1, false); }
 void PrefillQ8_0(benchmark::State& st) { run(st, GgmlType::Q8_0, 1536, 6144, 512, false); }
+// Packed where Q8_0 has a packed layout (AMX machines: the default for Q8_0 files there).
+void PrefillQ8_0Packed(benchmark::State& st) { run(st, GgmlType::Q8_0, 1536, 6144, 512, true); }
+void PrefillQ8_0PackedDown(benchmark::State& st) { run(st, GgmlType::Q8_0, 6144, 1536, 512, true); }
 void DecodeQ4_1(benchmark::State& st) { run(st, GgmlType::Q4_1, 1536, 6144, 1, false); }
 void DecodeQ5_0(benchmark::State& st) { run(st, GgmlType::Q5_0, 1536, 6144, 1, false); }
 void DecodeQ5_1(benchmark::State& st) { run(st, GgmlType::Q5_1, 1536, 6144, 1, false); }
@@ -116,6 +119,8 @@ BENCHMARK(PrefillQ6_K)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisec
 BENCHMARK(DecodeQ4_K)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ6_K)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(PrefillQ8_0)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(PrefillQ8_0Packed)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(PrefillQ8_0PackedDown)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(DecodeQ4_1)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ5_0)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ5_1)->Arg(1)->Arg(2)->UseRealTime();

@@ -77,9 +77,9 @@ void pack_q4_0(const uint8_t* w, size_t row_bytes, int64_t n_rows, int64_t n_in,
 
 // Packed Q8_0 layout (Q8_0 in the block order of AMX machines): per group of 16 rows, first every block's
 // 8 x 64 bytes where bytes 4r..4r+3 of vector k are quants 4k..4k+3 of row r plus 128 (unsigned), then every
-// block's 16 fp16 scales. Decode streams it with one vpdpbusd per 64 bytes (no shuffles), and the AMX prompt
-// kernel loads it as B tiles as it stands. Groups of 16 x row bytes (64-byte aligned when the block count is
-// even).
+// block's 16 fp16 scales. Decode streams it with one vpdpbusd per 64 bytes (no shuffles); the AMX prompt
+// kernel turns each group back into signed B tiles with one xor per 64 bytes. Groups of 16 x row bytes
+// (64-byte aligned when the block count is even).
 inline constexpr size_t kQ8_0PackedBlockBytes = 512 + 32;
 inline size_t q8_0_packed_bytes(int64_t n_rows, int64_t n_in) {
   return size_t(n_rows / 16) * size_t(n_in / 32) * kQ8_0PackedBlockBytes;

@@ -50,7 +50,6 @@ bool detect() {
   asm volatile("tilestored %%tmm" #t ", (%0,%1,1)" ::"r"(p), "r"(int64_t(stride)) : "memory")
 #define TILE_ZERO(t) asm volatile("tilezero %%tmm" #t ::)
 #define TILE_DPBSSD(c, a, b) asm volatile("tdpbssd %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)  // c += a (s8) x b (s8)
-#define TILE_DPBSUD(c, a, b) asm volatile("tdpbsud %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)  // c += a (s8) x b (u8)
 
 // Palette 1. Two sets of three tiles (A acts, B weights, C sums) so consecutive blocks overlap:
 // tmm0/tmm3 = A: n_tok rows of 32 signed quants; tmm1/tmm4 = B: 8 rows of 64 bytes (16 weight rows x 4
@@ -126,45 +125,39 @@ HEARTH_AMX_FN void unpack_q8_0_rows16(const uint8_t* w, size_t row_bytes, int64_
   }
 }
 
-// Where block b's B tile and scales are: the unpacked layout above (scratch), or packed Q8_0 as it stands
-// (gemm.h: quants plus 128, so the multiply is signed x unsigned and 128 x the activations' block sum comes
-// off afterwards).
-template <bool kPackedQ8>
-struct Blocks {
-  const uint8_t* w;
-  int64_t nb;
-  const uint8_t* tile(int64_t b) const { return w + size_t(b) * (kPackedQ8 ? 512 : kBlock); }
-  HEARTH_AMX_FN __m512 scales(int64_t b) const {
-    if constexpr (kPackedQ8)
-      return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + size_t(nb) * 512 + 32 * size_t(b))));
-    else
-      return _mm512_load_ps(w + size_t(b) * kBlock + 512);
+// Packed Q8_0 (gemm.h: quants plus 128) back to the unpacked layout above: signed quants, so the tile
+// multiply needs no correction per token, and float scales. Once per pass, then met by every tile of tokens.
+HEARTH_AMX_FN void unpack_q8_0_packed16(const uint8_t* src, int64_t nb, uint8_t* dst) {
+  const __m512i bias = _mm512_set1_epi8(char(0x80));
+  const uint8_t* scales = src + size_t(nb) * 512;
+  for (int64_t b = 0; b < nb; ++b, dst += kBlock) {
+    const uint8_t* q = src + size_t(b) * 512;
+    for (int k = 0; k < 8; ++k)
+      _mm512_store_si512(dst + 64 * k, _mm512_xor_si512(_mm512_loadu_si512(q + 64 * k), bias));
+    _mm512_store_ps(dst + 512, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + 32 * b))));
   }
-};
+}
 
 // acc[t] (lane r = weight row r) += float(sum of block b) * (dw * da) for each token t: the reference's
-// per-block step, on the sums the tile multiply left in c (row t = token t).
-template <bool kFull, bool kPackedQ8>
-HEARTH_AMX_FN inline void add_block(__m512 acc[16], const int32_t* c, const Blocks<kPackedQ8>& w, const Args& a,
+// per-block step, on the sums the tile multiply left in c (row t = token t); w = the unpacked group.
+template <bool kFull>
+HEARTH_AMX_FN inline void add_block(__m512 acc[16], const int32_t* c, const uint8_t* w, const Args& a, int64_t nb,
                                     int64_t t0, int64_t b, int nt) {
-  const __m512 dw = w.scales(b);
-  const float* act_d = a.act_d + t0 * w.nb + b;
-  const int32_t* act_sums = a.act_sums + t0 * w.nb + b;
+  const __m512 dw = _mm512_load_ps(w + size_t(b) * kBlock + 512);
+  const float* act_d = a.act_d + t0 * nb + b;
 #pragma GCC unroll 16
   for (int t = 0; t < 16; ++t)
     if (kFull || t < nt) {
-      __m512i s = _mm512_load_si512(c + 16 * t);
-      if constexpr (kPackedQ8) s = _mm512_sub_epi32(s, _mm512_set1_epi32(128 * act_sums[t * w.nb]));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(act_d[t * w.nb])), acc[t]);
+      const __m512 s = _mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * t));
+      acc[t] = _mm512_fmadd_ps(s, _mm512_mul_ps(dw, _mm512_set1_ps(act_d[t * nb])), acc[t]);
     }
 }
 
 // Sixteen unpacked rows (w) x nt tokens from t0 over every block. Two blocks per step on the two tile sets;
 // a step's sums are added one step later, so the vector loads of a tile store's buffer never wait for a store
 // still in flight (they cannot forward from it, and they would hold up the next step's tile work).
-template <bool kFull, bool kPackedQ8>
-HEARTH_AMX_FN void tile16(const Blocks<kPackedQ8>& w, const Args& a, int64_t t0, int nt, int64_t row0) {
-  const int64_t nb = w.nb;
+template <bool kFull>
+HEARTH_AMX_FN void tile16(const uint8_t* w, int64_t nb, const Args& a, int64_t t0, int nt, int64_t row0) {
   alignas(64) int32_t sums[2][2][256];  // [step parity][tile set]
   __m512 acc[16];
 #pragma GCC unroll 16
@@ -177,25 +170,23 @@ HEARTH_AMX_FN void tile16(const Blocks<kPackedQ8>& w, const Args& a, int64_t t0,
     int32_t* c = sums[s & 1][0];
     if (s < steps) {
       TILE_LOAD(0, q + 34 * b, stride);
-      TILE_LOAD(1, w.tile(b), 64);
+      TILE_LOAD(1, w + size_t(b) * kBlock, 64);
       TILE_ZERO(2);
-      if constexpr (kPackedQ8) TILE_DPBSUD(2, 0, 1);
-      else TILE_DPBSSD(2, 0, 1);
+      TILE_DPBSSD(2, 0, 1);
       TILE_STORE(2, c, 64);
       if (b + 1 < nb) {
         TILE_LOAD(3, q + 34 * (b + 1), stride);
-        TILE_LOAD(4, w.tile(b + 1), 64);
+        TILE_LOAD(4, w + size_t(b + 1) * kBlock, 64);
         TILE_ZERO(5);
-        if constexpr (kPackedQ8) TILE_DPBSUD(5, 3, 4);
-        else TILE_DPBSSD(5, 3, 4);
+        TILE_DPBSSD(5, 3, 4);
         TILE_STORE(5, c + 256, 64);
       }
     }
     if (s > 0) {  // the previous step's two blocks
       const int64_t pb = b - 2;
       const int32_t* pc = sums[(s - 1) & 1][0];
-      add_block<kFull>(acc, pc, w, a, t0, pb, nt);
-      if (pb + 1 < nb) add_block<kFull>(acc, pc + 256, w, a, t0, pb + 1, nt);
+      add_block<kFull>(acc, pc, w, a, nb, t0, pb, nt);
+      if (pb + 1 < nb) add_block<kFull>(acc, pc + 256, w, a, nb, t0, pb + 1, nt);
     }
   }
 #pragma GCC unroll 16
@@ -211,37 +202,33 @@ template <Weights kW>
 HEARTH_AMX_FN void prompt(const Args& a) {
   const int64_t nb = a.n_in / 32, full = a.n_tok / 16 * 16;
   const int rest = int(a.n_tok - full);
-  const size_t group_bytes = size_t(nb) * kQ4_0PackedBlockBytes, unpacked_bytes = size_t(nb) * kBlock;
-  constexpr bool kPackedQ8 = kW == Weights::q8_0_packed;
+  const size_t unpacked_bytes = size_t(nb) * kBlock;
   for (int64_t g = 0; g < a.n_rows; g += kRowsPerPass) {
     const int64_t groups = std::min(kRowsPerPass, a.n_rows - g) / 16;
-    auto blocks = [&](int64_t j) {  // group j of this pass
-      if constexpr (kPackedQ8)
-        return Blocks<true>{a.w + size_t((g + 16 * j) / 16) * size_t(nb) * kQ8_0PackedBlockBytes, nb};
-      else
-        return Blocks<false>{a.scratch + size_t(j) * unpacked_bytes, nb};
-    };
-    for (int64_t j = 0; j < groups && !kPackedQ8; ++j) {
+    for (int64_t j = 0; j < groups; ++j) {
       uint8_t* dst = a.scratch + size_t(j) * unpacked_bytes;
       if constexpr (kW == Weights::q4_0_packed) {
+        const size_t group_bytes = size_t(nb) * kQ4_0PackedBlockBytes;
         const uint8_t* src = a.w + size_t((g + 16 * j) / 8) * group_bytes;
         unpack_packed_pair(src, src + group_bytes, nb, dst);
       } else if constexpr (kW == Weights::q4_0_rows) {
         unpack_rows16(a.w + size_t(g + 16 * j) * a.w_row_bytes, a.w_row_bytes, nb, dst);
-      } else {
+      } else if constexpr (kW == Weights::q8_0_rows) {
         unpack_q8_0_rows16(a.w + size_t(g + 16 * j) * a.w_row_bytes, a.w_row_bytes, nb, dst);
+      } else {
+        unpack_q8_0_packed16(a.w + size_t((g + 16 * j) / 16) * size_t(nb) * kQ8_0PackedBlockBytes, nb, dst);
       }
     }
     if (full) {
       configure(16);
       for (int64_t t0 = 0; t0 < full; t0 += 16)
         for (int64_t j = 0; j < groups; ++j)
-          tile16<true>(blocks(j), a, t0, 16, g + 16 * j);
+          tile16<true>(a.scratch + size_t(j) * unpacked_bytes, nb, a, t0, 16, g + 16 * j);
     }
     if (rest) {
       configure(rest);
       for (int64_t j = 0; j < groups; ++j)
-        tile16<false>(blocks(j), a, full, rest, g + 16 * j);
+        tile16<false>(a.scratch + size_t(j) * unpacked_bytes, nb, a, full, rest, g + 16 * j);
     }
   }
   release();
