@@ -105,6 +105,46 @@ TEST(FitPlan, SharedKvLayersOwnNothingAndSlidingLayersStopGrowingAtTheWindow) {
   EXPECT_EQ(q.ring, 3u * 12 * 511 * 256 * 2 * 2);  // runtime ring: W - 1 + 512 rows per sliding layer
 }
 
+// A tied LM head (no output.weight) is read from a packed copy where the runtime packs the table's type, while
+// the table's rows stay for token lookups: the plan counts that copy, and only then.
+TEST(FitPlan, PackedCopyOfATiedEmbeddingTableIsCounted) {
+  hearth::gguf::ParseOptions po;
+  po.header_only = true;
+  auto tied_w = gemma4_header(kGemma4Variants[0], GgmlType::Q4_0);  // E2B, token_embd Q4_0, tied
+  const std::vector<uint8_t> tied_bytes = tied_w.bytes();
+  const ModelShape tied = ModelShape::from_gguf(hearth::gguf::File::parse(tied_bytes, "e2b", po));
+  const uint64_t table = 262144ull * (1536 / 32) * 18;
+  EXPECT_EQ(tied.tied_embd_bytes, table);
+  EXPECT_EQ(tied.tied_embd_type, GgmlType::Q4_0);
+
+  hearth::system::PlanOptions o;
+  const auto none = hearth::system::make_plan(tied, o);  // no predicate: nothing packed
+  EXPECT_EQ(none.packed, 0u);
+  std::vector<std::pair<GgmlType, int64_t>> asked;
+  o.packs_at_load = [&](GgmlType t, int64_t rows) {
+    asked.push_back({t, rows});
+    return t == GgmlType::Q4_0;
+  };
+  const auto with = hearth::system::make_plan(tied, o);
+  EXPECT_EQ(with.packed, table);
+  EXPECT_EQ(with.total, none.total + table);
+  EXPECT_EQ(with.total, with.weights + with.kv + with.ring + with.compute + with.packed + with.extras);
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].first, GgmlType::Q4_0);
+  EXPECT_EQ(asked[0].second, 262144);  // the LM head's rows: the vocabulary
+  o.packs_at_load = [](GgmlType, int64_t) { return false; };
+  EXPECT_EQ(hearth::system::make_plan(tied, o).packed, 0u);
+
+  // A separate output.weight: the LM head is packed in place of its own pages; nothing extra.
+  auto untied_w = gemma4_header(kGemma4Variants[0], GgmlType::Q4_0);
+  untied_w.tensor("output.weight", GgmlType::Q4_0, {1536, 262144});
+  const std::vector<uint8_t> untied_bytes = untied_w.bytes();
+  const ModelShape untied = ModelShape::from_gguf(hearth::gguf::File::parse(untied_bytes, "e2b", po));
+  EXPECT_EQ(untied.tied_embd_bytes, 0u);
+  o.packs_at_load = [](GgmlType, int64_t) { return true; };
+  EXPECT_EQ(hearth::system::make_plan(untied, o).packed, 0u);
+}
+
 TEST(FitPlan, LargestContextIsTheLargestThatFits) {
   auto w = gemma4_header(kGemma4Variants[3]);  // 31B
   const std::vector<uint8_t> bytes = w.bytes();

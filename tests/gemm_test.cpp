@@ -177,6 +177,36 @@ TEST(Gemm, AmxKernelsAreBitIdenticalToTheReferences) {
   }
 }
 
+// kernels::packs_at_load (what the memory plan asks about a tied embedding table) says exactly which matrices
+// PackedWeights copies, and a copy holds as many bytes as its source (the plan counts it at the source's size).
+TEST(Gemm, PacksAtLoadSaysWhatPackedWeightsCopies) {
+  std::mt19937 rng(5);
+  const int64_t n_in = 256, rows = 64;
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q6_K, GgmlType::F16}) {
+    for (bool pack_off : {false, true}) {
+      if (pack_off) setenv("HEARTH_PACK", "0", 1);
+      std::vector<uint8_t> w(hearth::gguf::row_bytes(t, n_in) * size_t(rows));
+      for (uint8_t& b : w) b = uint8_t(rng());  // packing copies bytes; their values do not matter here
+      Matrix m;
+      m.type = t;
+      m.data = w.data();
+      m.n_in = n_in;
+      m.n_out = rows;
+      m.row_bytes = hearth::gguf::row_bytes(t, n_in);
+      m.repacked = repacked_by_llama(t, rows);
+      PackedWeights store;
+      store.pack({&m}, {&m});
+      const bool says = packs_at_load(t, rows);
+      if (pack_off) unsetenv("HEARTH_PACK");
+      EXPECT_EQ(m.packed != nullptr, says) << hearth::gguf::type_name(t) << (pack_off ? " HEARTH_PACK=0" : "");
+      EXPECT_EQ(store.bytes(), says ? m.row_bytes * size_t(rows) : 0u) << hearth::gguf::type_name(t);
+      if (pack_off || (t != GgmlType::Q4_0 && t != GgmlType::Q8_0)) {
+        EXPECT_FALSE(says) << hearth::gguf::type_name(t);
+      }
+    }
+  }
+}
+
 // Through matmul: packed weights (PackedWeights) and plain ones give the same bits, with a row count that
 // leaves a tail of 5 rows outside the groups of 8, on one and two threads.
 TEST(Gemm, MatmulWithPackedWeightsAndARowTail) {

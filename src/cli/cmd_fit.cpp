@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "cli/fit_report.h"
 #include "core/error.h"
 #include "gguf/reader.h"
@@ -51,7 +52,7 @@ uint64_t weights_of(const std::string& path) {
 }  // namespace
 
 int run_fit(const FitArgs& a) {
-  system::PlanOptions opt;
+  system::PlanOptions opt = machine_plan_options();
   opt.parallel = a.parallel;
   opt.kv_type = system::kv_type_from_name(a.kv_type);
   opt.ubatch = a.ubatch;
@@ -138,6 +139,9 @@ void print_fit(const system::ModelShape& m, const system::FitResult& r, const sy
   std::printf("\n  KV cache     %12s\n", format_bytes(p.kv).c_str());
   if (p.ring) std::printf("  SWA batch    %12s  (sliding-window rows for a %d-token batch)\n", format_bytes(p.ring).c_str(), p.ubatch);
   std::printf("  compute      %12s  (estimate)\n", format_bytes(p.compute).c_str());
+  if (p.packed)
+    std::printf("  packed head  %12s  (packed copy of the tied embedding table for the LM head)\n",
+                format_bytes(p.packed).c_str());
   if (p.extras) std::printf("  extras       %12s\n", format_bytes(p.extras).c_str());
   std::printf("  total        %12s\n\n", format_bytes(p.total).c_str());
   std::printf("machine: %d cores, usable memory %s (%s), margin %s -> budget %s\n", hw.cores,
@@ -173,7 +177,7 @@ nlohmann::json fit_json(const system::ModelShape& m, const system::FitResult& r,
   j["plan"] = {{"ctx", p.ctx},         {"parallel", p.parallel},   {"kv_type", gguf::type_name(p.kv_type)},
                {"weights", p.weights}, {"kv_cache", p.kv},         {"kv_per_layer", p.kv_per_layer},
                {"swa_batch", p.ring},  {"compute", p.compute},     {"extras", p.extras},
-               {"total", p.total}};
+               {"packed_lm_head", p.packed}, {"total", p.total}};
   j["machine"] = {{"cores", hw.cores},           {"mem_total", hw.mem_total}, {"mem_available", hw.mem_available},
                   {"usable", r.usable},          {"usable_source", hw.usable_source},
                   {"margin", r.margin},          {"budget", r.budget}};

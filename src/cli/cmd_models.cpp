@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "cli/fit_report.h"
 #include "core/error.h"
 #include "gguf/reader.h"
@@ -177,7 +178,7 @@ Runner add_show(CLI::App& app) {
     std::vector<const gguf::File*> parts;
     for (const gguf::File& f : src.files) parts.push_back(&f);
     const system::ModelShape shape = system::ModelShape::from_gguf(parts);
-    system::PlanOptions opt;
+    system::PlanOptions opt = machine_plan_options();
     opt.ctx = std::min<int64_t>(a->ctx, shape.n_ctx_train);
     opt.extras = src.extras;
     const system::Hardware hw = system::probe();

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "cli/fit_report.h"
 #include "core/error.h"
 #include "store/discover.h"
@@ -91,7 +92,7 @@ int run_pull(const PullArgs& a) {
         std::vector<const gguf::File*> parts;
         for (const gguf::File& f : src.files) parts.push_back(&f);
         const system::ModelShape shape = system::ModelShape::from_gguf(parts);
-        system::PlanOptions opt;
+        system::PlanOptions opt = machine_plan_options();
         opt.ctx = std::min<int64_t>(a.ctx, shape.n_ctx_train);
         std::optional<uint64_t> limit;
         if (!a.mem_limit.empty()) limit = system::parse_size(a.mem_limit);

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <iterator>
 
+#include "kernels/matmul.h"
 #include "store/discover.h"
 #include "store/store.h"
 #include "system/memory_plan.h"
@@ -66,8 +67,14 @@ std::string resolve_model(const std::string& model) {
               "` downloads it");
 }
 
-void check_model_fits(const std::string& path, int64_t ctx, int parallel, const std::string& kv_type, bool force) {
+system::PlanOptions machine_plan_options() {
   system::PlanOptions po;
+  po.packs_at_load = [](gguf::GgmlType t, int64_t n_rows) { return kernels::packs_at_load(t, n_rows); };
+  return po;
+}
+
+void check_model_fits(const std::string& path, int64_t ctx, int parallel, const std::string& kv_type, bool force) {
+  system::PlanOptions po = machine_plan_options();
   po.ctx = ctx;
   po.parallel = parallel;
   po.kv_type = system::kv_type_from_name(kv_type);

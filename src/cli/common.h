@@ -10,6 +10,7 @@
 #include "gguf/reader.h"
 #include "models/model.h"
 #include "system/hardware.h"
+#include "system/memory_plan.h"
 #include "tokenizer/tokenizer.h"
 
 namespace hearth::cli {
@@ -38,6 +39,9 @@ nlohmann::json read_json_file(const std::string& path);
 // MODEL as users type it: a GGUF path, a name in the store (`hearth list`), or a GGUF discovered in an Ollama
 // store or the Hugging Face cache. Returns the file to open; throws hearth::Error naming what was tried.
 std::string resolve_model(const std::string& model);
+
+// Plan options for this machine: what the loader will pack (kernels::packs_at_load), defaults otherwise.
+system::PlanOptions machine_plan_options();
 
 // Before loading for `serve`/`run`: refuses (hearth::Error with the memory plan and the largest context that
 // fits) a model whose weights + KV cache for ctx x parallel do not fit this machine, unless `force`.

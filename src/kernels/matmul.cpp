@@ -51,13 +51,15 @@ Matrix Matrix::rows(int64_t r0, int64_t n) const {
   return m;
 }
 
+bool packs_at_load(GgmlType t, int64_t n_out) {
+  if (const char* e = std::getenv("HEARTH_PACK"); e && e[0] == '0') return false;
+  return repacked_by_llama(t, n_out) && has_packed_kernel(t) && n_out >= packed_group_rows(t);
+}
+
 void PackedWeights::pack(const std::vector<Matrix*>& matrices, const std::vector<const Matrix*>& keep_source) {
-  if (const char* e = std::getenv("HEARTH_PACK"); e && e[0] == '0') return;
   std::vector<Matrix*> todo;
   for (Matrix* m : matrices)
-    if (m && m->data && !m->packed && m->repacked && has_packed_kernel(m->type) &&
-        m->n_out >= packed_group_rows(m->type))
-      todo.push_back(m);
+    if (m && m->data && !m->packed && m->repacked && packs_at_load(m->type, m->n_out)) todo.push_back(m);
   std::vector<uint8_t*> dst;
   for (Matrix* m : todo) {
     const size_t n = packed_bytes(m->type, m->n_out, m->n_in);

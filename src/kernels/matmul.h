@@ -81,6 +81,11 @@ class PackedWeights {
   size_t bytes_ = 0;
 };
 
+// Whether PackedWeights::pack copies a matrix of this type and row count into a packed layout on this
+// machine (and HEARTH_PACK is not 0). The memory plan asks it about a tied embedding table, whose packed
+// copy (as the LM head) comes on top of the rows kept for token lookups.
+bool packs_at_load(GgmlType t, int64_t n_out);
+
 // Asks the kernel to read W's pages ahead (memory-mapped weights on a cold page cache), without waiting.
 void will_need(const Matrix& w);
 

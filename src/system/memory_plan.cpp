@@ -93,6 +93,10 @@ ModelShape ModelShape::from_gguf(const std::vector<const gguf::File*>& parts) {
       if (t.name == "token_embd.weight" && t.n_dims == 2) m.n_vocab = int(std::min<int64_t>(t.ne[1], 1 << 30));
     }
   }
+  if (!names.count("output.weight"))
+    for (const gguf::File* p : parts)
+      for (const gguf::TensorInfo& t : p->tensors())
+        if (t.name == "token_embd.weight") m.tied_embd_bytes = t.n_bytes, m.tied_embd_type = t.type;
   if (!m.n_vocab) {
     if (const gguf::Value* tok = f.find("tokenizer.ggml.tokens"); tok && tok->is_array())
       m.n_vocab = int(std::min<uint64_t>(tok->count, 1 << 30));
@@ -173,8 +177,10 @@ MemoryPlan make_plan(const ModelShape& m, const PlanOptions& opt) {
                                  int64_t(m.n_embd_per_layer) * m.n_layer) +
                    par * uint64_t(m.n_vocab) + uint64_t(m.n_head) * uint64_t(opt.ctx)) +
               (uint64_t(64) << 20);
+  if (m.tied_embd_bytes && opt.packs_at_load && opt.packs_at_load(m.tied_embd_type, m.n_vocab))
+    p.packed = m.tied_embd_bytes;  // the packed layouts hold exactly the source's bytes
   for (const auto& [what, bytes] : opt.extras) p.extras += bytes;
-  p.total = p.weights + p.kv + p.ring + p.compute + p.extras;
+  p.total = p.weights + p.kv + p.ring + p.compute + p.packed + p.extras;
   return p;
 }
 
@@ -228,7 +234,7 @@ FitResult require_fit(const ModelShape& m, const PlanOptions& opt, uint64_t usab
                     (opt.parallel > 1 ? " x " + std::to_string(opt.parallel) + " sequences" : "") + ": it needs " +
                     format_bytes(r.plan.total) + " (weights " + format_bytes(r.plan.weights) + ", KV cache " +
                     format_bytes(r.plan.kv + r.plan.ring) + ", compute " + format_bytes(r.plan.compute) +
-                    (r.plan.extras ? ", extras " + format_bytes(r.plan.extras) : "") + "), the budget is " +
+                    (r.plan.packed ? ", packed LM head " + format_bytes(r.plan.packed) : "") + (r.plan.extras ? ", extras " + format_bytes(r.plan.extras) : "") + "), the budget is " +
                     format_bytes(r.budget) + " (" + format_bytes(usable) + " usable from " + usable_source +
                     ", minus a " + format_bytes(r.margin) + " margin). ";
   if (r.largest_ctx > 0) msg += "The largest context that fits is " + std::to_string(r.largest_ctx) + " (use --ctx " +

@@ -18,11 +18,16 @@
 //                     + parallel x n_vocab                            one row of logits per slot
 //                     + n_head x ctx]                                 attention scores of a query row
 //              + 64 MiB (thread stacks, tokenizer tables, allocator slack).
-//   total    = weights + KV cache + ring + compute + extras.
+//   packed   = a packed copy of a tied embedding table (no output.weight: the LM head is token_embd), when the
+//              runtime packs that type on this machine (PlanOptions::packs_at_load): the LM head is read
+//              from the copy, while the table's own rows stay mapped for token lookups. Other packed
+//              matrices replace their source pages and add nothing.
+//   total    = weights + KV cache + ring + compute + packed + extras.
 //
 // It fits when total <= usable - margin, margin = max(256 MiB, 5 % of usable).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -51,6 +56,9 @@ struct ModelShape {
   uint64_t weight_bytes = 0;
   int64_t n_params = 0;
   std::map<std::string, std::pair<size_t, uint64_t>> weights_by_type;  // type -> (tensors, bytes)
+  // The token embedding table when the LM head is tied to it (no output.weight); 0 bytes otherwise.
+  uint64_t tied_embd_bytes = 0;
+  gguf::GgmlType tied_embd_type = gguf::GgmlType::F32;
 
   // `parts`: every file of a (split) model, header-only parses are enough. Throws hearth::Error.
   static ModelShape from_gguf(const std::vector<const gguf::File*>& parts);
@@ -63,6 +71,9 @@ struct PlanOptions {
   gguf::GgmlType kv_type = gguf::GgmlType::F16;
   int ubatch = 512;
   std::vector<std::pair<std::string, uint64_t>> extras;  // ("vision projector", bytes), ("draft model", bytes)
+  // Whether the runtime keeps a packed copy of a matrix of this type and row count (kernels::packs_at_load,
+  // passed in by the caller: this layer does not see the kernels). Empty: nothing is packed.
+  std::function<bool(gguf::GgmlType, int64_t n_rows)> packs_at_load;
 };
 
 // "f16", "f32", "bf16", "q8_0", "q4_0" (any case). Throws hearth::Error.
@@ -78,6 +89,7 @@ struct MemoryPlan {
   std::vector<uint64_t> kv_per_layer;  // one slot
   uint64_t ring = 0;
   uint64_t compute = 0;
+  uint64_t packed = 0;  // packed copy of a tied embedding table (see above)
   uint64_t extras = 0;
   uint64_t total = 0;
 };
