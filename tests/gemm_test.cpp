@@ -6,12 +6,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "core/fp16.h"
+#include "core/mapped_file.h"
 #include "gguf/quantize.h"
 #include "kernels/gemm.h"
 #include "kernels/ggml_order.h"
@@ -205,6 +209,59 @@ TEST(Gemm, PacksAtLoadSaysWhatPackedWeightsCopies) {
       }
     }
   }
+}
+
+// Resident KiB of this process's mapping that starts at `p` (/proc/self/smaps), -1 when there is none.
+long long mapping_rss_kib(const void* p) {
+  std::ifstream f("/proc/self/smaps");
+  std::string line;
+  bool in = false;
+  while (std::getline(f, line)) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) == 2 && line.find(' ') != std::string::npos) {
+      in = lo == reinterpret_cast<uintptr_t>(p);
+    } else if (in && line.rfind("Rss:", 0) == 0) {
+      return std::atoll(line.c_str() + 4);
+    }
+  }
+  return -1;
+}
+
+// PackedWeights gives the file pages of what it copied back (they are no longer read), slice by slice, and
+// keeps the pages of a matrix listed in keep_source (a tied embedding table still read by row lookups).
+TEST(Gemm, PackingReleasesTheSourcePagesUnlessKept) {
+  const int64_t n_in = 2048, rows = 8192;  // 9 MiB of Q4_0: three packing slices of about 4 MiB
+  if (!packs_at_load(GgmlType::Q4_0, rows)) GTEST_SKIP() << "this machine does not pack Q4_0";
+  const size_t rb = hearth::gguf::row_bytes(GgmlType::Q4_0, n_in), size = rb * size_t(rows);
+  const std::string path = ::testing::TempDir() + "hearth_pack_release.bin";
+  {
+    std::mt19937 rng(3);
+    std::vector<uint8_t> bytes(size);
+    for (uint8_t& b : bytes) b = uint8_t(rng());
+    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(size));
+  }
+  for (bool kept : {false, true}) {
+    hearth::MappedFile file(path);
+    Matrix m;
+    m.type = GgmlType::Q4_0;
+    m.data = file.data();
+    m.n_in = n_in;
+    m.n_out = rows;
+    m.row_bytes = rb;
+    m.repacked = repacked_by_llama(GgmlType::Q4_0, rows);
+    unsigned sum = 0;
+    for (size_t i = 0; i < size; i += 4096) sum += file.data()[i];  // fault every page in
+    EXPECT_GE(mapping_rss_kib(file.data()), (long long)(size / 1024) - 8) << sum;
+    PackedWeights store;
+    store.pack({&m}, kept ? std::vector<const Matrix*>{&m} : std::vector<const Matrix*>{});
+    ASSERT_NE(m.packed, nullptr);
+    if (kept) {
+      EXPECT_GE(mapping_rss_kib(file.data()), (long long)(size / 1024) - 8);
+    } else {
+      EXPECT_LE(mapping_rss_kib(file.data()), 8);  // at most the partial last page
+    }
+  }
+  std::remove(path.c_str());
 }
 
 // Through matmul: packed weights (PackedWeights) and plain ones give the same bits, with a row count that

@@ -79,6 +79,17 @@ void PackedWeights::pack(const std::vector<Matrix*>& matrices, const std::vector
     for (int64_t g = 0; g < groups; g += per) items.push_back({i, g, std::min(groups, g + per)});
   }
   for (const Matrix* m : todo) will_need(*m);  // cold page cache: one burst of reads, not a fault per page
+  std::vector<char> keep(todo.size(), 0);
+  for (size_t i = 0; i < todo.size(); ++i)
+    for (const Matrix* k : keep_source) keep[i] = keep[i] || (k->data == todo[i]->data);
+  // The file's pages of [b, e) are no longer read: let the kernel drop them from our footprint (a later read,
+  // e.g. of a row tail, faults them back in from the file).
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  auto release = [page](const uint8_t* b, const uint8_t* e) {
+    const uintptr_t pb = (reinterpret_cast<uintptr_t>(b) + page - 1) & ~(page - 1);
+    const uintptr_t pe = reinterpret_cast<uintptr_t>(e) & ~(page - 1);
+    if (pe > pb) madvise(reinterpret_cast<void*>(pb), pe - pb, MADV_DONTNEED);
+  };
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t k; (k = next.fetch_add(1)) < items.size();) {
@@ -87,23 +98,19 @@ void PackedWeights::pack(const std::vector<Matrix*>& matrices, const std::vector
       const int64_t gr = packed_group_rows(m.type);
       auto pack = m.type == GgmlType::Q8_0 ? gemm::pack_q8_0 : gemm::pack_q4_0;
       pack(m.row(it.g0 * gr), m.row_bytes, (it.g1 - it.g0) * gr, m.n_in, dst[it.m] + packed_bytes(m.type, it.g0 * gr, m.n_in));
+      // Each slice's source goes as soon as it is copied, so a load never holds both whole copies (the pages
+      // it shares with a neighbouring slice go with the whole matrix below).
+      if (!keep[it.m]) release(m.row(it.g0 * gr), m.row(it.g1 * gr));
     }
   };
   std::vector<std::thread> threads;
   for (unsigned t = 1; t < std::max(1u, std::thread::hardware_concurrency()); ++t) threads.emplace_back(work);
   work();
   for (auto& t : threads) t.join();
-  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
   for (size_t i = 0; i < todo.size(); ++i) {
     Matrix& m = *todo[i];
-    bool keep = false;
-    for (const Matrix* k : keep_source) keep = keep || (k->data == m.data);
     m.packed = dst[i];
-    if (keep) continue;
-    // The file's pages of this matrix are no longer read: let the kernel drop them from our footprint.
-    const uintptr_t b = (reinterpret_cast<uintptr_t>(m.data) + page - 1) & ~(page - 1);
-    const uintptr_t e = (reinterpret_cast<uintptr_t>(m.data) + size_t(m.n_out) * m.row_bytes) & ~(page - 1);
-    if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+    if (!keep[i]) release(m.data, m.data + size_t(m.n_out) * m.row_bytes);
   }
 }
 
