@@ -46,6 +46,19 @@ std::vector<uint8_t> weights(GgmlType t, int64_t rows, int64_t n_in, std::mt1993
   return w;
 }
 
+// A Matrix over rows x n_in weights of type t at data, in llama.cpp's summation order for that shape on this
+// machine (repacked_by_llama); tests of another order set `repacked` afterwards.
+Matrix matrix_over(GgmlType t, const uint8_t* data, int64_t rows, int64_t n_in) {
+  Matrix m;
+  m.type = t;
+  m.data = data;
+  m.n_in = n_in;
+  m.n_out = rows;
+  m.row_bytes = hearth::gguf::row_bytes(t, n_in);
+  m.repacked = repacked_by_llama(t, rows);
+  return m;
+}
+
 struct Problem {
   int64_t rows, n_in, n_tok;
 };
@@ -191,13 +204,7 @@ TEST(Gemm, PacksAtLoadSaysWhatPackedWeightsCopies) {
       if (pack_off) setenv("HEARTH_PACK", "0", 1);
       std::vector<uint8_t> w(hearth::gguf::row_bytes(t, n_in) * size_t(rows));
       for (uint8_t& b : w) b = uint8_t(rng());  // packing copies bytes; their values do not matter here
-      Matrix m;
-      m.type = t;
-      m.data = w.data();
-      m.n_in = n_in;
-      m.n_out = rows;
-      m.row_bytes = hearth::gguf::row_bytes(t, n_in);
-      m.repacked = repacked_by_llama(t, rows);
+      Matrix m = matrix_over(t, w.data(), rows, n_in);
       PackedWeights store;
       store.pack({&m}, {&m});
       const bool says = packs_at_load(t, rows);
@@ -242,13 +249,7 @@ TEST(Gemm, PackingReleasesTheSourcePagesUnlessKept) {
   }
   for (bool kept : {false, true}) {
     hearth::MappedFile file(path);
-    Matrix m;
-    m.type = GgmlType::Q4_0;
-    m.data = file.data();
-    m.n_in = n_in;
-    m.n_out = rows;
-    m.row_bytes = rb;
-    m.repacked = repacked_by_llama(GgmlType::Q4_0, rows);
+    Matrix m = matrix_over(GgmlType::Q4_0, file.data(), rows, n_in);
     unsigned sum = 0;
     for (size_t i = 0; i < size; i += 4096) sum += file.data()[i];  // fault every page in
     EXPECT_GE(mapping_rss_kib(file.data()), (long long)(size / 1024) - 8) << sum;
@@ -274,12 +275,8 @@ TEST(Gemm, MatmulWithPackedWeightsAndARowTail) {
     ThreadPool pool(threads);
     for (int64_t n_tok : {1, 6, 21}) {  // 21: the AMX prompt kernels where the CPU has them
       const auto x = randn(size_t(n_in * n_tok), rng);
-      Matrix plain;
-      plain.type = GgmlType::Q4_0;
-      plain.data = w.data();
-      plain.n_in = n_in;
-      plain.n_out = 24;  // repacked order needs a multiple of 8 rows in llama.cpp; use 24 of them
-      plain.row_bytes = hearth::gguf::row_bytes(GgmlType::Q4_0, n_in);
+      // The repacked order needs a multiple of 8 rows in llama.cpp: use 24 of them.
+      Matrix plain = matrix_over(GgmlType::Q4_0, w.data(), 24, n_in);
       plain.repacked = true;
       Matrix packed = plain;
       PackedWeights store;
@@ -370,12 +367,7 @@ std::vector<uint8_t> k_quant_weights(GgmlType t, int64_t rows, int64_t n_in, std
 void expect_matmul_simd_matches_reference(GgmlType type, int64_t rows, int64_t n_tok, std::mt19937& rng) {
   const int64_t n_in = 512;
   const auto w = k_quant_weights(type, rows, n_in, rng);
-  Matrix m;
-  m.type = type;
-  m.data = w.data();
-  m.n_in = n_in;
-  m.n_out = rows;
-  m.row_bytes = hearth::gguf::row_bytes(type, n_in);
+  const Matrix m = matrix_over(type, w.data(), rows, n_in);
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
     const auto x = randn(size_t(n_in * n_tok), rng);
@@ -614,12 +606,7 @@ TEST(Gemm, MatmulBitsDoNotDependOnThreadsOrChunks) {
   for (const Case& c : cases) {
     const bool k_quant = c.type == GgmlType::Q4_K || c.type == GgmlType::Q6_K;
     std::vector<uint8_t> w = k_quant ? k_quant_weights(c.type, rows, n_in, rng) : weights(c.type, rows, n_in, rng);
-    Matrix m;
-    m.type = c.type;
-    m.data = w.data();
-    m.n_in = n_in;
-    m.n_out = rows;
-    m.row_bytes = hearth::gguf::row_bytes(c.type, n_in);
+    Matrix m = matrix_over(c.type, w.data(), rows, n_in);
     m.repacked = c.repacked;
     PackedWeights store;
     if (c.packed) store.pack({&m}, {&m});  // may release w's pages: w is not read again below
