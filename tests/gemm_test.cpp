@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "core/fp16.h"
 #include "core/mapped_file.h"
 #include "gguf/quantize.h"
@@ -240,7 +242,7 @@ TEST(Gemm, PackingReleasesTheSourcePagesUnlessKept) {
   const int64_t n_in = 2048, rows = 8192;  // 9 MiB of Q4_0: three packing slices of about 4 MiB
   if (!packs_at_load(GgmlType::Q4_0, rows)) GTEST_SKIP() << "this machine does not pack Q4_0";
   const size_t rb = hearth::gguf::row_bytes(GgmlType::Q4_0, n_in), size = rb * size_t(rows);
-  const std::string path = ::testing::TempDir() + "hearth_pack_release.bin";
+  const std::string path = ::testing::TempDir() + "/hearth-pack-release-" + std::to_string(getpid()) + ".bin";
   {
     std::mt19937 rng(3);
     std::vector<uint8_t> bytes(size);

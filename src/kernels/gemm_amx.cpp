@@ -202,11 +202,11 @@ template <Weights kW>
 HEARTH_AMX_FN void prompt(const Args& a) {
   const int64_t nb = a.n_in / 32, full = a.n_tok / 16 * 16;
   const int rest = int(a.n_tok - full);
-  const size_t unpacked_bytes = size_t(nb) * kBlock;
+  auto group = [&](int64_t j) { return a.scratch + size_t(j) * size_t(nb) * kBlock; };  // j-th unpacked group
   for (int64_t g = 0; g < a.n_rows; g += kRowsPerPass) {
     const int64_t groups = std::min(kRowsPerPass, a.n_rows - g) / 16;
     for (int64_t j = 0; j < groups; ++j) {
-      uint8_t* dst = a.scratch + size_t(j) * unpacked_bytes;
+      uint8_t* dst = group(j);
       if constexpr (kW == Weights::q4_0_packed) {
         const size_t group_bytes = size_t(nb) * kQ4_0PackedBlockBytes;
         const uint8_t* src = a.w + size_t((g + 16 * j) / 8) * group_bytes;
@@ -223,12 +223,12 @@ HEARTH_AMX_FN void prompt(const Args& a) {
       configure(16);
       for (int64_t t0 = 0; t0 < full; t0 += 16)
         for (int64_t j = 0; j < groups; ++j)
-          tile16<true>(a.scratch + size_t(j) * unpacked_bytes, nb, a, t0, 16, g + 16 * j);
+          tile16<true>(group(j), nb, a, t0, 16, g + 16 * j);
     }
     if (rest) {
       configure(rest);
       for (int64_t j = 0; j < groups; ++j)
-        tile16<false>(a.scratch + size_t(j) * unpacked_bytes, nb, a, full, rest, g + 16 * j);
+        tile16<false>(group(j), nb, a, full, rest, g + 16 * j);
     }
   }
   release();

@@ -90,13 +90,13 @@ ModelShape ModelShape::from_gguf(const std::vector<const gguf::File*>& parts) {
       m.weight_bytes += t.n_bytes;
       m.n_params += t.n_elements();
       names.insert(t.name);
-      if (t.name == "token_embd.weight" && t.n_dims == 2) m.n_vocab = int(std::min<int64_t>(t.ne[1], 1 << 30));
+      if (t.name == "token_embd.weight") {
+        m.tied_embd_bytes = t.n_bytes, m.tied_embd_type = t.type;  // tied unless output.weight turns up
+        if (t.n_dims == 2) m.n_vocab = int(std::min<int64_t>(t.ne[1], 1 << 30));
+      }
     }
   }
-  if (!names.count("output.weight"))
-    for (const gguf::File* p : parts)
-      for (const gguf::TensorInfo& t : p->tensors())
-        if (t.name == "token_embd.weight") m.tied_embd_bytes = t.n_bytes, m.tied_embd_type = t.type;
+  if (names.count("output.weight")) m.tied_embd_bytes = 0;
   if (!m.n_vocab) {
     if (const gguf::Value* tok = f.find("tokenizer.ggml.tokens"); tok && tok->is_array())
       m.n_vocab = int(std::min<uint64_t>(tok->count, 1 << 30));
@@ -234,7 +234,8 @@ FitResult require_fit(const ModelShape& m, const PlanOptions& opt, uint64_t usab
                     (opt.parallel > 1 ? " x " + std::to_string(opt.parallel) + " sequences" : "") + ": it needs " +
                     format_bytes(r.plan.total) + " (weights " + format_bytes(r.plan.weights) + ", KV cache " +
                     format_bytes(r.plan.kv + r.plan.ring) + ", compute " + format_bytes(r.plan.compute) +
-                    (r.plan.packed ? ", packed LM head " + format_bytes(r.plan.packed) : "") + (r.plan.extras ? ", extras " + format_bytes(r.plan.extras) : "") + "), the budget is " +
+                    (r.plan.packed ? ", packed LM head " + format_bytes(r.plan.packed) : "") +
+                    (r.plan.extras ? ", extras " + format_bytes(r.plan.extras) : "") + "), the budget is " +
                     format_bytes(r.budget) + " (" + format_bytes(usable) + " usable from " + usable_source +
                     ", minus a " + format_bytes(r.margin) + " margin). ";
   if (r.largest_ctx > 0) msg += "The largest context that fits is " + std::to_string(r.largest_ctx) + " (use --ctx " +
