@@ -220,24 +220,31 @@ TEST(Gemm, PacksAtLoadSaysWhatPackedWeightsCopies) {
   }
 }
 
-// Resident KiB of this process's mapping that starts at `p` (/proc/self/smaps), -1 when there is none.
-long long mapping_rss_kib(const void* p) {
+// The rest of the line after `field` (e.g. "Rss:") in /proc/self/smaps for the mapping that holds `p`; empty
+// when there is none.
+std::string smaps_field(const void* p, const std::string& field) {
   std::ifstream f("/proc/self/smaps");
   std::string line;
   bool in = false;
   while (std::getline(f, line)) {
     unsigned long lo = 0, hi = 0;
     if (std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) == 2 && line.find(' ') != std::string::npos) {
-      in = lo == reinterpret_cast<uintptr_t>(p);
-    } else if (in && line.rfind("Rss:", 0) == 0) {
-      return std::atoll(line.c_str() + 4);
+      in = lo <= reinterpret_cast<uintptr_t>(p) && reinterpret_cast<uintptr_t>(p) < hi;
+    } else if (in && line.rfind(field, 0) == 0) {
+      return line.substr(field.size());
     }
   }
-  return -1;
+  return {};
+}
+// Resident KiB of the mapping that holds `p`, -1 when there is none.
+long long mapping_rss_kib(const void* p) {
+  const std::string rss = smaps_field(p, "Rss:");
+  return rss.empty() ? -1 : std::atoll(rss.c_str());
 }
 
 // PackedWeights gives the file pages of what it copied back (they are no longer read), slice by slice, and
-// keeps the pages of a matrix listed in keep_source (a tied embedding table still read by row lookups).
+// keeps the pages of a matrix listed in keep_source (a tied embedding table still read by row lookups). Its
+// copy lies on transparent huge pages where the kernel has them.
 TEST(Gemm, PackingReleasesTheSourcePagesUnlessKept) {
   const int64_t n_in = 2048, rows = 8192;  // 9 MiB of Q4_0: three packing slices of about 4 MiB
   if (!packs_at_load(GgmlType::Q4_0, rows)) GTEST_SKIP() << "this machine does not pack Q4_0";
@@ -258,6 +265,11 @@ TEST(Gemm, PackingReleasesTheSourcePagesUnlessKept) {
     PackedWeights store;
     store.pack({&m}, kept ? std::vector<const Matrix*>{&m} : std::vector<const Matrix*>{});
     ASSERT_NE(m.packed, nullptr);
+    // The copy starts on a huge page and asks for transparent huge pages ("hg" in the mapping's VmFlags).
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(m.packed) % (size_t(2) << 20), 0u);
+    if (std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled")) {
+      EXPECT_NE(smaps_field(m.packed, "VmFlags:").find(" hg"), std::string::npos) << smaps_field(m.packed, "VmFlags:");
+    }
     if (kept) {
       EXPECT_GE(mapping_rss_kib(file.data()), (long long)(size / 1024) - 8);
     } else {

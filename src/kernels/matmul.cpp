@@ -51,6 +51,28 @@ Matrix Matrix::rows(int64_t r0, int64_t n) const {
   return m;
 }
 
+namespace {
+constexpr size_t kHugePage = size_t(2) << 20;
+size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+// Anonymous memory for `bytes`, starting on a 2 MiB boundary and asked to be backed by transparent huge pages
+// (only advice: without THP it is ordinary memory). Whole huge pages, so the last one can be huge too.
+uint8_t* map_huge(size_t bytes) {
+  const size_t n = round_up(bytes, kHugePage);
+  void* p = mmap(nullptr, n + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw Error("cannot allocate " + std::to_string(n >> 20) + " MiB for packed weights");
+  const uintptr_t b = reinterpret_cast<uintptr_t>(p), a = round_up(b, kHugePage);
+  if (a > b) munmap(p, a - b);  // trim to [a, a + n)
+  if (const uintptr_t end = b + n + kHugePage; end > a + n) munmap(reinterpret_cast<void*>(a + n), end - (a + n));
+  madvise(reinterpret_cast<void*>(a), n, MADV_HUGEPAGE);  // advice only: errors change nothing
+  return reinterpret_cast<uint8_t*>(a);
+}
+}  // namespace
+
+void PackedWeights::Unmap::operator()(uint8_t* p) const {
+  if (p) munmap(p, bytes);
+}
+
 bool packs_at_load(GgmlType t, int64_t n_out) {
   if (const char* e = std::getenv("HEARTH_PACK"); e && e[0] == '0') return false;
   return repacked_by_llama(t, n_out) && has_packed_kernel(t) && n_out >= packed_group_rows(t);
@@ -60,13 +82,19 @@ void PackedWeights::pack(const std::vector<Matrix*>& matrices, const std::vector
   std::vector<Matrix*> todo;
   for (Matrix* m : matrices)
     if (m && m->data && !m->packed && m->repacked && packs_at_load(m->type, m->n_out)) todo.push_back(m);
-  std::vector<uint8_t*> dst;
+  if (todo.empty()) return;
+  std::vector<size_t> offset;
+  size_t total = 0;
   for (Matrix* m : todo) {
+    offset.push_back(total);
     const size_t n = packed_bytes(m->type, m->n_out, m->n_in);
-    blocks_.emplace_back(new uint8_t[n + 64]);  // 64-byte aligned: the kernels' 64-byte loads stay in one line
-    dst.push_back(reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(blocks_.back().get()) + 63) & ~uintptr_t(63)));
+    total += (n + 63) & ~size_t(63);  // 64-byte aligned: the kernels' 64-byte loads stay in one line
     bytes_ += n;
   }
+  uint8_t* region = map_huge(total);
+  regions_.emplace_back(region, Unmap{round_up(total, kHugePage)});
+  std::vector<uint8_t*> dst;
+  for (size_t o : offset) dst.push_back(region + o);
   // Work items: (matrix, group range) slices of about 4 MiB, shared by all cores.
   struct Item {
     size_t m;

@@ -70,14 +70,20 @@ ActType dot_type_of(GgmlType t, const char* what = nullptr);
 // made once at load on all cores. The copies live as long as this object; each Matrix gets its `packed`
 // pointer. The source pages of a packed matrix are released back to the page cache (madvise) unless
 // the matrix is listed in keep_source (for example a tied embedding table still read by row lookups).
-// HEARTH_PACK=0 in the environment turns packing off.
+// The copies sit in one anonymous mapping per call, on transparent huge pages where the kernel gives them
+// (madvise): decode streams them once per token, and 4 KiB pages cost a TLB walk every 4 KiB (two-level
+// under a hypervisor). HEARTH_PACK=0 in the environment turns packing off.
 class PackedWeights {
  public:
   void pack(const std::vector<Matrix*>& matrices, const std::vector<const Matrix*>& keep_source = {});
   size_t bytes() const { return bytes_; }
 
  private:
-  std::vector<std::unique_ptr<uint8_t[]>> blocks_;
+  struct Unmap {
+    size_t bytes = 0;
+    void operator()(uint8_t* p) const;
+  };
+  std::vector<std::unique_ptr<uint8_t, Unmap>> regions_;  // one anonymous mapping per pack() call
   size_t bytes_ = 0;
 };
 
