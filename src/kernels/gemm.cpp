@@ -256,8 +256,6 @@ void Lanes(const Args& a) {
 void Q8_0Lanes(const Args& a) { Lanes<false>(a); }
 void Q4_0Lanes(const Args& a) { Lanes<true>(a); }
 
-// Q4_0 in hearth's packed layout (gemm.h): per 8 rows and block, 8 fp16 scales then four vectors whose
-// lane r holds raw quant bytes 4k..4k+3 of row r (low nibbles = elements 4k.., high = 16 + 4k..).
 // How far ahead packed Q4_0 decode prefetches, in blocks. E2B Q4_0 tg, one thread: on Zen 5, 8 blocks (1 KB)
 // streamed at ~15 tok/s and 48 (7 KB) at ~19; on a Sapphire-Rapids-class Xeon (packed weights on huge pages)
 // 48 gave 7.9 tok/s, 32 8.2, 24 9.4, 16 10.8, 8 10.8, none 9.7 (two threads: 14.3 at 48, 19.1 at 16). Intel's
@@ -272,6 +270,8 @@ HWY_INLINE size_t q4_0_prefetch_bytes() {
   return bytes;
 }
 
+// Q4_0 in hearth's packed layout (gemm.h): per 8 rows and block, 8 fp16 scales then four vectors whose
+// lane r holds raw quant bytes 4k..4k+3 of row r (low nibbles = elements 4k.., high = 16 + 4k..).
 template <int NT>
 HWY_INLINE void packed_tile(const uint8_t* grp, int64_t nb, const Args& a, int64_t t0, int64_t g, size_t ahead) {
   __m256 acc[NT];
