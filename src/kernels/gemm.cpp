@@ -75,6 +75,27 @@ HWY_INLINE __m256i q4_nibbles_fast(const uint8_t* qs) {
   return _mm256_and_si256(_mm256_srlv_epi64(x, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0F));
 }
 
+// Whether this is an Intel CPU: the decode kernels' software prefetch distances and levels were measured
+// per vendor (AMD: Zen 3 and Zen 5; Intel: a Sapphire-Rapids-class Xeon).
+HWY_INLINE bool intel_cpu() {
+  static const bool intel = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    __cpuid(0, a, b, c, d);
+    return b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e;  // "GenuineIntel"
+  }();
+  return intel;
+}
+
+// Prefetches the line at p of a weight stream that decode reads once per token: into L2 when l2 (intel_cpu()),
+// else into L1 (what the AMD measurements used). On the Sapphire-Rapids-class Xeon, E2B tg into L1 / into L2,
+// tok/s at 2 and 1 threads, runs alternating: Q4_K_M (K-quant rows) 12.4 / 13.6 and 6.8 / 7.5 in one
+// session, 13.9 / 14.5 and 7.7 / 8.0 in a later one; Q8_0 packed 11.0 / 11.4 and 6.2 / 6.25; Q4_0 with
+// HEARTH_PACK=0 (SeqFew) 14.3 / 14.8 and 7.85 / 8.1. Packed Q4_0 was no faster into L2 and stays in L1.
+HWY_INLINE void prefetch_stream(const void* p, bool l2) {
+  if (l2) _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1);
+  else _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
+}
+
 // 8x8 transpose of 32-bit elements: out[k] lane r = in[r] lane k.
 HWY_INLINE void transpose8(const __m256i in[8], __m256i out[8]) {
   __m256i t[8], u[8];
@@ -158,6 +179,7 @@ HWY_INLINE __m256i reduce8(const __m256i v[8]) {
 // slice per block; without it this path ran at half speed.
 template <bool kQ8>
 void SeqFew(const Args& a) {
+  const bool l2 = intel_cpu();
   constexpr int64_t kAhead = 2;
   constexpr size_t kBlockBytes = kQ8 ? 34 : 18;
   const int64_t nb = a.n_in / 32;
@@ -170,7 +192,7 @@ void SeqFew(const Args& a) {
     for (int64_t b = 0; b < nb; ++b) {
       if (has_next)
         for (size_t l = size_t(b) * group_lines / size_t(nb); l < size_t(b + 1) * group_lines / size_t(nb); ++l)
-          _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T0);
+          prefetch_stream(next + 64 * l, l2);
       __m256i wq[8];
       const uint8_t* blk0 = base + size_t(b) * kBlockBytes;
       alignas(16) uint16_t hs[8];
@@ -220,13 +242,14 @@ constexpr size_t kLanesPrefetchBytes = 4096;
 // four tokens at a time.
 template <bool kQ4, int NT>
 HWY_INLINE void lanes_row(const Args& a, int64_t r, int64_t t0, int64_t nb) {
+  const bool l2 = intel_cpu();
   const uint8_t* wrow = a.w + size_t(r) * a.w_row_bytes;
   const size_t wbs = kQ4 ? 18 : 34;
   __m256 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = wrow + size_t(b) * wbs;
-    if (NT == 1) _mm_prefetch(reinterpret_cast<const char*>(blk + kLanesPrefetchBytes), _MM_HINT_T0);
+    if (NT == 1) prefetch_stream(blk + kLanesPrefetchBytes, l2);
     const float dw = half_at(blk);
     const __m256i wq = kQ4 ? _mm256_sub_epi8(q4_nibbles(blk + 2), _mm256_set1_epi8(8))
                            : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
@@ -261,13 +284,7 @@ void Q4_0Lanes(const Args& a) { Lanes<true>(a); }
 // 48 gave 7.9 tok/s, 32 8.2, 24 9.4, 16 10.8, 8 10.8, none 9.7 (two threads: 14.3 at 48, 19.1 at 16). Intel's
 // L2 streamer wants the near lines; AMD's wants them far ahead.
 HWY_INLINE size_t q4_0_prefetch_bytes() {
-  static const size_t bytes = [] {
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    __cpuid(0, a, b, c, d);
-    const bool intel = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e;  // "GenuineIntel"
-    return (intel ? 16 : 48) * kQ4PackedBlock;
-  }();
-  return bytes;
+  return (intel_cpu() ? 16 : 48) * kQ4PackedBlock;
 }
 
 // Q4_0 in hearth's packed layout (gemm.h): per 8 rows and block, 8 fp16 scales then four vectors whose
@@ -536,6 +553,7 @@ HEARTH_WIDE inline __m512 q8_0_seq_block16(const __m512i w[8], __m512 dw, const 
 // slice per block, as in SeqFew.
 template <int NT>
 HEARTH_WIDE inline void q8_0_seq_rows16(const Args& a, int64_t r0, int64_t t0, int64_t nb) {
+  const bool l2 = intel_cpu();
   const uint8_t* base = a.w + size_t(r0) * a.w_row_bytes;
   const uint8_t* next = base + 16 * a.w_row_bytes;
   const bool has_next = r0 + 32 <= a.n_rows;
@@ -546,7 +564,7 @@ HEARTH_WIDE inline void q8_0_seq_rows16(const Args& a, int64_t r0, int64_t t0, i
   for (int64_t b = 0; b < nb; ++b) {
     if (has_next)
       for (size_t l = size_t(b) * group_lines / size_t(nb); l < size_t(b + 1) * group_lines / size_t(nb); ++l)
-        _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T0);
+        prefetch_stream(next + 64 * l, l2);
     const uint8_t* x = base + size_t(b) * 34;
     __m512i w[8];
     transpose16x4(x + 2, a.w_row_bytes, w);
@@ -582,6 +600,7 @@ HEARTH_WIDE void Q8_0SeqWide(const Args& a) {
 // The same on packed Q8_0 (gemm.h): the group's quants stream in order, already transposed and unsigned.
 template <int NT>
 HEARTH_WIDE inline void q8_0_packed_rows16(const Args& a, const uint8_t* grp, int64_t r0, int64_t t0, int64_t nb) {
+  const bool l2 = intel_cpu();
   const uint16_t* scales = reinterpret_cast<const uint16_t*>(grp + size_t(nb) * 512);
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
@@ -589,7 +608,7 @@ HEARTH_WIDE inline void q8_0_packed_rows16(const Args& a, const uint8_t* grp, in
     const uint8_t* blk = grp + size_t(b) * 512;
     // Every line of the block 2 KB ahead. E2B Q8_0 tg on a Sapphire-Rapids-class Xeon, 2 / 1 threads:
     // 11.3 / 6.15 tok/s prefetching two lines of each block, 11.8 / 6.6 all eight (1 and 4 KB ahead no better).
-    for (int l = 0; l < 8; ++l) _mm_prefetch(reinterpret_cast<const char*>(blk + 2048 + 64 * l), _MM_HINT_T0);
+    for (int l = 0; l < 8; ++l) prefetch_stream(blk + 2048 + 64 * l, l2);
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + 16 * b)));
     __m512i w[8];
     for (int k = 0; k < 8; ++k) w[k] = _mm512_loadu_si512(blk + 64 * k);
