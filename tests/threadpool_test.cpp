@@ -66,6 +66,18 @@ TEST(ThreadPool, EveryItemOnceOnGrainBoundaries) {
   }
 }
 
+// A job cut finer than one chunk per thread is cut into a whole number of chunks per thread: work for 3 chunks
+// on 2 threads becomes 4 (with 3, one thread sat idle for a third of the job), 5 on 3 threads becomes 6.
+TEST(ThreadPool, ChunkCountIsAMultipleOfTheThreads) {
+  for (auto [threads, work_chunks, expected] : {std::tuple{2, 3, 4}, std::tuple{3, 5, 6}, std::tuple{2, 4, 4}}) {
+    ThreadPool pool(threads);
+    Calls calls;
+    const int64_t n = 1000;
+    run(pool, n, 1, work_chunks * ThreadPool::kMinWorkPerChunk / n + 1, calls);  // just over work_chunks chunks
+    EXPECT_EQ(int64_t(calls.ranges.size()), expected) << threads << " threads, work for " << work_chunks;
+  }
+}
+
 TEST(ThreadPool, SlowThreadTakesFewerChunks) {
   // Thread 1 sleeps in every chunk it takes; the calling thread meanwhile takes the rest. With a static
   // split each would get half of the items.

@@ -89,9 +89,11 @@ void ThreadPool::parallel_for(int64_t n, const RangeFn& fn, int64_t grain, int64
   // core, a VM's vCPU losing time to its neighbours) takes fewer of them instead of holding the others at the
   // barrier. The first t chunks go one to each thread. Only jobs of known, large cost are cut finer than one
   // chunk per thread: a decode step of a tiny model keeps its single hand-off.
+  // A whole number of chunks per thread: 3 chunks on 2 threads kept one thread idle for a third of each small
+  // matmul (the 26B-A4B experts' decode: 7.9 -> 8.4 tok/s at 2 threads with the count rounded up).
   int64_t n_chunks = t;
   if (cost_per_item > 0)
-    n_chunks = std::clamp<int64_t>(n * cost_per_item / kMinWorkPerChunk, t,
+    n_chunks = std::clamp<int64_t>((n * cost_per_item / kMinWorkPerChunk + t - 1) / t * t, t,
                                    std::min<int64_t>(units, int64_t(t) * kChunksPerThread));
   std::atomic<int64_t> next{t};
   dispatch([&](int thread) {
