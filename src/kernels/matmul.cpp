@@ -88,7 +88,7 @@ void PackedWeights::pack(const std::vector<Matrix*>& matrices, const std::vector
   for (Matrix* m : todo) {
     offset.push_back(total);
     const size_t n = packed_bytes(m->type, m->n_out, m->n_in);
-    total += (n + 63) & ~size_t(63);  // 64-byte aligned: the kernels' 64-byte loads stay in one line
+    total += round_up(n, 64);  // 64-byte aligned: the kernels' 64-byte loads stay in one line
     bytes_ += n;
   }
   uint8_t* region = map_huge(total);
