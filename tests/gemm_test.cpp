@@ -16,6 +16,7 @@
 
 #include <unistd.h>
 
+#include "core/error.h"
 #include "core/fp16.h"
 #include "core/mapped_file.h"
 #include "gguf/quantize.h"
@@ -653,6 +654,62 @@ TEST(Gemm, MatmulBitsDoNotDependOnThreadsOrChunks) {
       }
     }
   }
+}
+
+// matmul_many runs several products in one hand-off (a decode step's experts): each job gets the bits
+// matmul gives it alone on just its tokens, for every weight layout, a row tail, jobs without tokens, token
+// ranges inside a shared encoding, and counts where matmul itself would take the tile or AMX kernels.
+TEST(Gemm, MatmulManyGivesEachJobTheBitsOfItsOwnMatmul) {
+  std::mt19937 rng(31);
+  const int64_t n_in = 512, max_tok = 40;
+  struct Case {
+    GgmlType type;
+    int64_t rows;
+    bool repacked, mul_mat_id;
+  };
+  const Case cases[] = {{GgmlType::Q4_0, 72, true, true},   {GgmlType::Q4_0, 29, false, false},
+                        {GgmlType::Q8_0, 520, true, true},  {GgmlType::Q8_0, 40, false, false},
+                        {GgmlType::Q4_K, 37, false, true},  {GgmlType::Q6_K, 16, false, false},
+                        {GgmlType::F16, 5, false, true},    {GgmlType::Q4_0, 8, true, false}};
+  std::vector<std::vector<uint8_t>> store;
+  std::vector<Matrix> mats;
+  for (const Case& c : cases) {
+    const bool k_quant = c.type == GgmlType::Q4_K || c.type == GgmlType::Q6_K;
+    store.push_back(k_quant ? k_quant_weights(c.type, c.rows, n_in, rng) : weights(c.type, c.rows, n_in, rng));
+    Matrix m = matrix_over(c.type, store.back().data(), c.rows, n_in);
+    m.repacked = c.repacked;
+    m.mul_mat_id = c.mul_mat_id;
+    mats.push_back(m);
+  }
+  const auto x = randn(size_t(n_in * max_tok), rng);
+  // Token ranges [tok0, tok0 + n): lone tokens, none, and counts that take tiles (4+) or AMX (16+) in matmul.
+  const int64_t ranges[][2] = {{0, 1}, {3, 0}, {1, 3}, {4, 5}, {9, 1}, {10, 17}, {27, 2}, {29, 11}};
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<EncodedActs> acts(mats.size());
+    std::vector<MatmulJob> jobs;
+    std::vector<std::vector<float>> got(mats.size()), want(mats.size());
+    for (size_t i = 0; i < mats.size(); ++i) {
+      encode_acts(dot_type_of(mats[i].type), x.data(), max_tok, n_in, n_in, acts[i], pool);
+      const int64_t tok0 = ranges[i % 8][0], n = ranges[i % 8][1];
+      got[i].assign(size_t(mats[i].n_out * std::max<int64_t>(n, 1)), -1.0f);
+      want[i] = got[i];
+      jobs.push_back({mats[i], &acts[i], tok0, n, got[i].data(), mats[i].n_out});
+      EncodedActs own;
+      if (n) matmul(mats[i], x.data() + tok0 * n_in, n, n_in, want[i].data(), mats[i].n_out, pool, own);
+    }
+    matmul_many(jobs, pool);
+    for (size_t i = 0; i < mats.size(); ++i)
+      EXPECT_EQ(got[i], want[i]) << hearth::gguf::type_name(mats[i].type) << " " << mats[i].n_out << " rows, "
+                                 << jobs[i].n_tok << " tokens from " << jobs[i].tok0 << ", " << threads << " threads";
+  }
+  // A token range outside the encoding is an error, not a read past it.
+  ThreadPool pool(1);
+  EncodedActs a;
+  encode_acts(ActType::Q8_0, x.data(), 2, n_in, n_in, a, pool);
+  std::vector<float> y(size_t(mats[0].n_out * 2));
+  const std::vector<MatmulJob> past_the_end = {{mats[0], &a, 1, 2, y.data(), mats[0].n_out}};
+  EXPECT_THROW(matmul_many(past_the_end, pool), hearth::Error);
 }
 
 }  // namespace

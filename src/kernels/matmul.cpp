@@ -222,19 +222,29 @@ gemm::Fn blocked_kernel(const Matrix& w, ActType act) {
   if (w.type == GgmlType::Q8_0) return w.repacked ? k.q8_0_seq : k.q8_0_lanes;
   return nullptr;
 }
-}  // namespace
 
-void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride, ThreadPool& pool) {
-  const WeightKernels* k = weight_kernels(w.type);
-  if (!k || k->act != acts.type || acts.n_in != w.n_in) throw Error("matmul: activation encoding does not match");
-  const int64_t n_tok = acts.n_tok;
-  gemm::Fn fn = blocked_kernel(w, acts.type);
-  const bool packed = w.packed && acts.type == ActType::Q8_0 && has_packed_kernel(w.type);
+// How one product runs: the blocked kernel (groups of `group` rows; the rows after the last whole group through
+// the per-row dots), or per-row dots only (fn null), and the activation tile layout the kernel reads, if any.
+struct Plan {
+  gemm::Fn fn = nullptr;
+  int64_t group = 1;
+  int64_t n_groups = 0;
+  bool packed = false;
+  int tile_layout = 0;  // a gemm::TileLayout; 0 = the kernel reads the encoded rows
+  VecDotFn dot = nullptr;
+};
+
+// allow_tiles = false keeps to the kernels that read the encoded rows (the tile kernels give the same bits,
+// faster, for 4+ tokens).
+Plan plan_matmul(const Matrix& w, ActType act, int64_t n_tok, bool allow_tiles) {
+  Plan p;
+  gemm::Fn fn = blocked_kernel(w, act);
+  const bool packed = w.packed && act == ActType::Q8_0 && has_packed_kernel(w.type);
   if (packed) fn = w.type == GgmlType::Q8_0 ? gemm::best().q8_0_packed : gemm::best().q4_0_packed;
   // Prompts on AMX through the tile kernels, 16 rows per group, activations as encoded: Q4_0 from
   // kAmxMinTokens tokens, Q8_0 (block order) from 2.
   gemm::Fn amx = nullptr;
-  if (fn && w.n_out >= 16 && acts.type == ActType::Q8_0) {
+  if (fn && w.n_out >= 16 && act == ActType::Q8_0) {
     if (n_tok >= kAmxMinTokens && w.type == GgmlType::Q4_0)
       amx = packed ? gemm::best().q4_0_packed_amx : fn == gemm::best().q4_0_seq ? gemm::best().q4_0_seq_amx : nullptr;
     if (n_tok >= 2 && fn == gemm::best().q8_0_seq) amx = gemm::best().q8_0_seq_amx;
@@ -242,72 +252,131 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
   }
   if (amx) fn = amx;
   // Prefill: the AVX-512 kernels read the activations interleaved in tiles of tokens.
-  const uint8_t* tiles = nullptr;
-  if (!amx && n_tok >= 4 && acts.type == ActType::Q8_0) {
+  if (allow_tiles && !amx && n_tok >= 4 && act == ActType::Q8_0) {
     if (((packed && w.type == GgmlType::Q4_0) || (fn && fn == gemm::best().q4_0_seq)) && gemm::best().wide_tiles) {
-      tiles = act_tiles(acts, gemm::TileLayout::q4_0, pool);
+      p.tile_layout = int(gemm::TileLayout::q4_0);
     } else if (fn && fn == gemm::best().q8_0_lanes && gemm::best().q8_0_wide) {
       fn = gemm::best().q8_0_wide;
-      tiles = act_tiles(acts, gemm::TileLayout::q8_0, pool);
+      p.tile_layout = int(gemm::TileLayout::q8_0);
     }
   }
   const gemm::Fn k_wide = w.type == GgmlType::Q4_K   ? gemm::best().q4_k_wide
                           : w.type == GgmlType::Q5_K ? gemm::best().q5_k_wide
                           : w.type == GgmlType::Q6_K ? gemm::best().q6_k_wide
                                                      : nullptr;
-  const bool k_quant_wide = n_tok >= 4 && k_wide && acts.type == ActType::Q8_K && w.n_out >= 16;  // K-quants
+  const bool k_quant_wide = allow_tiles && n_tok >= 4 && k_wide && act == ActType::Q8_K && w.n_out >= 16;
   if (k_quant_wide) {
     fn = k_wide;
-    tiles = act_tiles(acts, gemm::TileLayout::q8_k, pool);
-  } else if (acts.type == ActType::Q8_K) {  // decode: several rows per call
+    p.tile_layout = int(gemm::TileLayout::q8_k);
+  } else if (act == ActType::Q8_K) {  // decode: several rows per call
     fn = w.type == GgmlType::Q4_K   ? gemm::best().q4_k_rows
          : w.type == GgmlType::Q5_K ? gemm::best().q5_k_rows
          : w.type == GgmlType::Q6_K ? gemm::best().q6_k_rows
                                     : nullptr;
   }
-  if (fn && w.n_out >= 8) {
-    // Groups of rows on the blocked kernel (packed weights: group g starts at packed + g * group bytes),
-    // then the rows left over after the last whole group through the per-row dots.
-    const int64_t group = amx || k_quant_wide ? 16 : packed ? packed_group_rows(w.type) : gemm::best().rows_per_group,
-                  n_groups = w.n_out / group;
-    // Packed weights: the packed group holding row b * group.
+  p.dot = simd::dot(w.type, n_tok >= 2 && !w.mul_mat_id, w.repacked);
+  if (!fn || w.n_out < 8) {
+    p.tile_layout = 0;
+    return p;
+  }
+  p.fn = fn;
+  p.packed = packed;
+  p.group = amx || k_quant_wide ? 16 : packed ? packed_group_rows(w.type) : gemm::best().rows_per_group;
+  p.n_groups = w.n_out / p.group;
+  return p;
+}
+
+// Rows [r0, r1) of y = W · acts rows [tok0, tok0 + n_tok): whole groups [r0 / group, n_groups) through the
+// blocked kernel (r0 a multiple of the group), rows from n_groups * group on through the per-row dots.
+void run_rows(const Plan& p, const Matrix& w, const EncodedActs& acts, int64_t tok0, int64_t n_tok,
+              const uint8_t* tiles, float* y, int64_t y_stride, int64_t r0, int64_t r1) {
+  const int64_t blocked_end = std::min(r1, p.n_groups * p.group);
+  if (p.fn && r0 < blocked_end) {
+    thread_local std::vector<uint8_t> scratch;
+    const size_t need = gemm::scratch_bytes(w.n_in);
+    if (scratch.size() < need) scratch.resize(need);
+    // Packed weights: the packed group holding row r0.
     const int64_t pg = packed_group_rows(w.type);
-    const size_t packed_group_bytes = packed_bytes(w.type, pg, w.n_in);
-    pool.parallel_for(n_groups, [&](int64_t b, int64_t e, int) {
-      thread_local std::vector<uint8_t> scratch;
-      const size_t need = gemm::scratch_bytes(w.n_in);
-      if (scratch.size() < need) scratch.resize(need);
-      gemm::Args a;
-      a.w = packed ? w.packed + size_t(b * group / pg) * packed_group_bytes : w.row(b * group);
-      a.w_row_bytes = w.row_bytes;
-      a.n_rows = (e - b) * group;
-      a.n_in = w.n_in;
-      a.acts = acts.data.data();
-      a.act_row_bytes = acts.row_bytes;
-      a.n_tok = n_tok;
-      a.act_sums = acts.block_sums.data();
-      a.act_d = acts.block_d.data();
-      a.act_tiles = tiles;
-      a.y = y + b * group;
-      a.y_stride = y_stride;
-      a.scratch = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
-      fn(a);
-    }, 1, group * w.n_in * n_tok);
-    const VecDotFn dot = simd::dot(w.type, n_tok >= 2 && !w.mul_mat_id, w.repacked);
-    for (int64_t o = n_groups * group; o < w.n_out; ++o)
-      for (int64_t t = 0; t < n_tok; ++t) y[t * y_stride + o] = dot(w.row(o), acts.row(t), w.n_in);
+    const int64_t nb = w.n_in / 32;
+    gemm::Args a;
+    a.w = p.packed ? w.packed + size_t(r0 / pg) * packed_bytes(w.type, pg, w.n_in) : w.row(r0);
+    a.w_row_bytes = w.row_bytes;
+    a.n_rows = blocked_end - r0;
+    a.n_in = w.n_in;
+    a.acts = acts.row(tok0);
+    a.act_row_bytes = acts.row_bytes;
+    a.n_tok = n_tok;
+    a.act_sums = acts.block_sums.empty() ? nullptr : acts.block_sums.data() + tok0 * nb;
+    a.act_d = acts.block_d.empty() ? nullptr : acts.block_d.data() + tok0 * nb;
+    a.act_tiles = tiles;
+    a.y = y + r0;
+    a.y_stride = y_stride;
+    a.scratch = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
+    p.fn(a);
+    r0 = blocked_end;
+  }
+  for (int64_t o = r0; o < r1; ++o) {
+    const uint8_t* wr = w.row(o);
+    for (int64_t t = 0; t < n_tok; ++t) y[t * y_stride + o] = p.dot(wr, acts.row(tok0 + t), w.n_in);
+  }
+}
+
+void check_acts(const Matrix& w, const EncodedActs& acts) {
+  const WeightKernels* k = weight_kernels(w.type);
+  if (!k || k->act != acts.type || acts.n_in != w.n_in) throw Error("matmul: activation encoding does not match");
+}
+}  // namespace
+
+void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride, ThreadPool& pool) {
+  check_acts(w, acts);
+  const int64_t n_tok = acts.n_tok;
+  const Plan p = plan_matmul(w, acts.type, n_tok, true);
+  const uint8_t* tiles = p.tile_layout ? act_tiles(acts, gemm::TileLayout(p.tile_layout), pool) : nullptr;
+  if (p.fn) {
+    pool.parallel_for(p.n_groups, [&](int64_t b, int64_t e, int) {
+      run_rows(p, w, acts, 0, n_tok, tiles, y, y_stride, b * p.group, e * p.group);
+    }, 1, p.group * w.n_in * n_tok);
+    run_rows(p, w, acts, 0, n_tok, tiles, y, y_stride, p.n_groups * p.group, w.n_out);  // the rows after the last group
     return;
   }
-  const VecDotFn dot = simd::dot(w.type, n_tok >= 2 && !w.mul_mat_id, w.repacked);
-  pool.parallel_for(
-      w.n_out,
-      [&](int64_t b, int64_t e, int) {
-        for (int64_t o = b; o < e; ++o) {
-          const uint8_t* wr = w.row(o);
-          for (int64_t t = 0; t < n_tok; ++t) y[t * y_stride + o] = dot(wr, acts.row(t), w.n_in);
-        }
-      },
-      16, w.n_in * n_tok);
+  pool.parallel_for(w.n_out, [&](int64_t b, int64_t e, int) {
+    run_rows(p, w, acts, 0, n_tok, tiles, y, y_stride, b, e);
+  }, 16, w.n_in * n_tok);
+}
+
+void matmul_many(const std::vector<MatmulJob>& jobs, ThreadPool& pool) {
+  // Work units: each job's whole row groups, then one unit for its rows after the last group (per-row dots
+  // only: one unit per row). first[j] is job j's first unit.
+  std::vector<Plan> plans;
+  std::vector<int64_t> first{0};
+  int64_t cost = 0;
+  for (const MatmulJob& j : jobs) {
+    check_acts(j.w, *j.acts);
+    if (j.tok0 < 0 || j.n_tok < 0 || j.tok0 + j.n_tok > j.acts->n_tok)
+      throw Error("matmul_many: token range out of bounds");
+    plans.push_back(plan_matmul(j.w, j.acts->type, j.n_tok, false));
+    const Plan& p = plans.back();
+    const int64_t units = p.fn ? p.n_groups + (p.n_groups * p.group < j.w.n_out) : j.w.n_out;
+    first.push_back(first.back() + (j.n_tok ? units : 0));
+    cost += (j.n_tok ? j.w.n_out : 0) * j.w.n_in * j.n_tok;
+  }
+  const int64_t n_units = first.back();
+  if (n_units == 0) return;
+  pool.parallel_for(n_units, [&](int64_t b, int64_t e, int) {
+    size_t j = size_t(std::upper_bound(first.begin(), first.end(), b) - first.begin()) - 1;
+    for (int64_t u = b; u < e; ++j) {
+      const int64_t u_end = std::min(e, first[j + 1]);
+      if (u >= u_end) continue;  // a job without units
+      const Plan& p = plans[j];
+      const MatmulJob& jb = jobs[j];
+      const int64_t lo = u - first[j], hi = u_end - first[j];
+      // A unit past the last whole group is the job's rows after it.
+      const int64_t r0 = p.fn ? lo * p.group : lo;
+      const int64_t r1 = p.fn ? (hi > p.n_groups ? jb.w.n_out : hi * p.group) : hi;
+      run_rows(p, jb.w, *jb.acts, jb.tok0, jb.n_tok, nullptr, jb.y, jb.y_stride, r0, r1);
+      u = u_end;
+    }
+  }, 1, cost / n_units);
 }
 
 void matmul(const Matrix& w, const float* x, int64_t n_tok, int64_t x_stride, float* y, int64_t y_stride,

@@ -58,6 +58,21 @@ void encode_acts(ActType type, const float* x, int64_t n_tok, int64_t n_in, int6
 // y[t * y_stride + o] = dot(W row o, acts row t). `acts.type` must be W's dot type.
 void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride, ThreadPool& pool);
 
+// One product of a batch for matmul_many: y[t * y_stride + o] = dot(W row o, acts row tok0 + t), t < n_tok.
+struct MatmulJob {
+  Matrix w;
+  const EncodedActs* acts = nullptr;
+  int64_t tok0 = 0;
+  int64_t n_tok = 0;
+  float* y = nullptr;
+  int64_t y_stride = 0;
+};
+
+// Runs several products in one hand-off to the pool (the threads share all their rows), with the same bits
+// as matmul on each. For small token counts (a decode step's experts: one barrier per layer, not two per
+// expert); it reads the encoded rows as they are, so 4+ tokens per job miss matmul's faster tile kernels.
+void matmul_many(const std::vector<MatmulJob>& jobs, ThreadPool& pool);
+
 // Convenience: encode + matmul. `scratch` keeps its allocation between calls.
 void matmul(const Matrix& w, const float* x, int64_t n_tok, int64_t x_stride, float* y, int64_t y_stride,
             ThreadPool& pool, EncodedActs& scratch);

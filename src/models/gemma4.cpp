@@ -144,6 +144,8 @@ struct Layer {
   const gguf::TensorInfo* up_exps = nullptr;
   const gguf::TensorInfo* down_exps = nullptr;
   std::vector<uint8_t> expert_seen;  // experts whose pages were already asked for (moe_block)
+  // Each expert's slices as matrices (mul_mat_id), [expert]; gate_up_e or gate_e + up_e.
+  std::vector<Matrix> gate_up_e, gate_e, up_e, down_e;
   // PLE
   Matrix inp_gate, proj;
   std::vector<float> post_norm;
@@ -214,6 +216,18 @@ class Gemma4 final : public Model {
           y.up_exps = tensor3(b + "ffn_up_exps.weight", d, fe, E);
         }
         y.down_exps = tensor3(b + "ffn_down_exps.weight", fe, d, E);
+        auto slices = [E](const gguf::TensorInfo* t) {
+          std::vector<Matrix> v;
+          for (int e = 0; t && e < E; ++e) {
+            v.push_back(Matrix::of(*t, e));
+            v.back().mul_mat_id = true;
+          }
+          return v;
+        };
+        y.gate_up_e = slices(y.gate_up_exps);
+        y.gate_e = slices(y.gate_exps);
+        y.up_e = slices(y.up_exps);
+        y.down_e = slices(y.down_exps);
         if (f.find_tensor(b + "ffn_down_exps.scale"))
           y.exp_down_scale = vec(b + "ffn_down_exps.scale", E);
         else
@@ -627,43 +641,92 @@ void Gemma4::moe_block(int l, int T, ThreadPool& pool) {
   for (int e = 0; e < E; ++e) {
     if (slots[size_t(e)].empty() || y.expert_seen[size_t(e)]) continue;
     y.expert_seen[size_t(e)] = 1;
-    for (const gguf::TensorInfo* t : {y.gate_up_exps, y.gate_exps, y.up_exps, y.down_exps})
-      if (t) kernels::will_need(Matrix::of(*t, e));
+    for (const std::vector<Matrix>* v : {&y.gate_up_e, &y.gate_e, &y.up_e, &y.down_e})
+      if (!v->empty()) kernels::will_need((*v)[size_t(e)]);
   }
-  for (int e = 0; e < E; ++e) {
-    const std::vector<int>& s = slots[size_t(e)];
-    if (s.empty()) continue;
-    const int n = int(s.size());
-    exp_in_.resize(size_t(n) * size_t(d));
-    for (int j = 0; j < n; ++j)
-      std::memcpy(exp_in_.data() + size_t(j) * size_t(d), a_.data() + size_t(s[size_t(j)] / K) * size_t(d),
-                  size_t(d) * sizeof(float));
-    exp_gu_.resize(size_t(n) * size_t(2 * fe));
-    auto expert = [e](const gguf::TensorInfo& t) {
-      Matrix m = Matrix::of(t, e);
-      m.mul_mat_id = true;
-      return m;
-    };
-    if (y.gate_up_exps) {
-      kernels::matmul(expert(*y.gate_up_exps), exp_in_.data(), n, d, exp_gu_.data(), 2 * fe, pool, acts_);
-    } else {
-      kernels::matmul(expert(*y.gate_exps), exp_in_.data(), n, d, exp_gu_.data(), 2 * fe, pool, acts_);
-      kernels::matmul(expert(*y.up_exps), exp_in_.data(), n, d, exp_gu_.data() + fe, 2 * fe, pool, acts_);
-    }
-    exp_h_.resize(size_t(n) * size_t(fe));
-    for (int j = 0; j < n; ++j) {
-      const float* gu = exp_gu_.data() + size_t(j) * size_t(2 * fe);
-      kernels::geglu(gu, gu + fe, exp_h_.data() + size_t(j) * size_t(fe), fe);
-    }
-    exp_in_.resize(size_t(n) * size_t(d));
-    kernels::matmul(expert(*y.down_exps), exp_h_.data(), n, fe, exp_in_.data(), d, pool, acts_);
+  // Expert e's outputs for its slots s (rows of out, stride d), scaled, into exp_y_ at their slots.
+  auto scatter = [&](int e, const std::vector<int>& s, const float* out) {
     const float scale = y.exp_down_scale[size_t(e)];
-    for (int j = 0; j < n; ++j) {
-      const int slot = s[size_t(j)];
-      const float w = sel_w_[size_t(slot)];
-      const float* src = exp_in_.data() + size_t(j) * size_t(d);
-      float* dst = exp_y_.data() + size_t(slot) * size_t(d);
+    for (size_t j = 0; j < s.size(); ++j) {
+      const float w = sel_w_[size_t(s[j])];
+      const float* src = out + j * size_t(d);
+      float* dst = exp_y_.data() + size_t(s[j]) * size_t(d);
       for (int i = 0; i < d; ++i) dst[i] = (src[i] * scale) * w;
+    }
+  };
+  size_t most = 0;
+  for (const std::vector<int>& s : slots) most = std::max(most, s.size());
+  // (gate and up as separate tensors must share a dot type: they read one encoding of the inputs)
+  const bool one_encoding =
+      y.gate_up_exps || kernels::dot_type_of(y.gate_exps->type) == kernels::dot_type_of(y.up_exps->type);
+  if (most < 4 && one_encoding) {
+    // Few tokens per expert (decode): every selected expert's gate/up in one hand-off to the pool, then every
+    // down projection in another, instead of two matmuls (two barriers) per expert. Rows in expert order.
+    const int rows = T * K;
+    exp_in_.resize(size_t(rows) * size_t(d));
+    std::vector<int> first(size_t(E) + 1, 0);  // expert e's rows: [first[e], first[e + 1])
+    for (int e = 0, r = 0; e < E; ++e) {
+      first[size_t(e)] = r;
+      for (int slot : slots[size_t(e)])
+        std::memcpy(exp_in_.data() + size_t(r++) * size_t(d), a_.data() + size_t(slot / K) * size_t(d),
+                    size_t(d) * sizeof(float));
+      first[size_t(e) + 1] = r;
+    }
+    const gguf::TensorInfo* gu_t = y.gate_up_exps ? y.gate_up_exps : y.gate_exps;
+    kernels::encode_acts(kernels::dot_type_of(gu_t->type), exp_in_.data(), rows, d, d, acts_, pool);
+    exp_gu_.resize(size_t(rows) * size_t(2 * fe));
+    std::vector<kernels::MatmulJob> jobs;
+    for (int e = 0; e < E; ++e) {
+      const int r0 = first[size_t(e)], n = first[size_t(e) + 1] - r0;
+      if (!n) continue;
+      float* gu = exp_gu_.data() + size_t(r0) * size_t(2 * fe);
+      if (y.gate_up_exps) {
+        jobs.push_back({y.gate_up_e[size_t(e)], &acts_, r0, n, gu, 2 * fe});
+      } else {
+        jobs.push_back({y.gate_e[size_t(e)], &acts_, r0, n, gu, 2 * fe});
+        jobs.push_back({y.up_e[size_t(e)], &acts_, r0, n, gu + fe, 2 * fe});
+      }
+    }
+    kernels::matmul_many(jobs, pool);
+    exp_h_.resize(size_t(rows) * size_t(fe));
+    for (int r = 0; r < rows; ++r) {
+      const float* gu = exp_gu_.data() + size_t(r) * size_t(2 * fe);
+      kernels::geglu(gu, gu + fe, exp_h_.data() + size_t(r) * size_t(fe), fe);
+    }
+    kernels::encode_acts(kernels::dot_type_of(y.down_exps->type), exp_h_.data(), rows, fe, fe, acts_, pool);
+    jobs.clear();
+    for (int e = 0; e < E; ++e) {
+      const int r0 = first[size_t(e)], n = first[size_t(e) + 1] - r0;
+      if (n) jobs.push_back({y.down_e[size_t(e)], &acts_, r0, n, exp_in_.data() + size_t(r0) * size_t(d), d});
+    }
+    kernels::matmul_many(jobs, pool);  // exp_in_'s inputs are encoded: its rows take the outputs
+    for (int e = 0; e < E; ++e)
+      if (!slots[size_t(e)].empty())
+        scatter(e, slots[size_t(e)], exp_in_.data() + size_t(first[size_t(e)]) * size_t(d));
+  } else {
+    for (int e = 0; e < E; ++e) {
+      const std::vector<int>& s = slots[size_t(e)];
+      if (s.empty()) continue;
+      const int n = int(s.size());
+      exp_in_.resize(size_t(n) * size_t(d));
+      for (int j = 0; j < n; ++j)
+        std::memcpy(exp_in_.data() + size_t(j) * size_t(d), a_.data() + size_t(s[size_t(j)] / K) * size_t(d),
+                    size_t(d) * sizeof(float));
+      exp_gu_.resize(size_t(n) * size_t(2 * fe));
+      if (y.gate_up_exps) {
+        kernels::matmul(y.gate_up_e[size_t(e)], exp_in_.data(), n, d, exp_gu_.data(), 2 * fe, pool, acts_);
+      } else {
+        kernels::matmul(y.gate_e[size_t(e)], exp_in_.data(), n, d, exp_gu_.data(), 2 * fe, pool, acts_);
+        kernels::matmul(y.up_e[size_t(e)], exp_in_.data(), n, d, exp_gu_.data() + fe, 2 * fe, pool, acts_);
+      }
+      exp_h_.resize(size_t(n) * size_t(fe));
+      for (int j = 0; j < n; ++j) {
+        const float* gu = exp_gu_.data() + size_t(j) * size_t(2 * fe);
+        kernels::geglu(gu, gu + fe, exp_h_.data() + size_t(j) * size_t(fe), fe);
+      }
+      exp_in_.resize(size_t(n) * size_t(d));
+      kernels::matmul(y.down_e[size_t(e)], exp_h_.data(), n, fe, exp_in_.data(), d, pool, acts_);
+      scatter(e, s, exp_in_.data());
     }
   }
   // Sum the K expert outputs of each token in selection order, then normalise.
