@@ -305,6 +305,12 @@ class Gemma4 final : public Model {
                      ThreadPool& pool);
   void attention_block(int l, const Batch& batch, size_t begin, int T, KvCache& kv, ThreadPool& pool);
   void moe_block(int l, int T, ThreadPool& pool);
+  // Products of one encoded input (each job all of its tokens): a decode step's in one hand-off to the pool
+  // (kernels::matmul_many), a prompt's one matmul each (matmul's tile kernels); the same bits either way.
+  static void products(const std::vector<kernels::MatmulJob>& jobs, ThreadPool& pool) {
+    if (!jobs.empty() && jobs[0].n_tok < 4) return kernels::matmul_many(jobs, pool);
+    for (const kernels::MatmulJob& j : jobs) kernels::matmul(j.w, *j.acts, j.y, j.y_stride, pool);
+  }
   void rms_rows(const float* x, const std::vector<float>& w, float* y, int T, int n, ThreadPool& pool) const;
 
   std::shared_ptr<const gguf::File> file_;
@@ -429,10 +435,10 @@ void Gemma4::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCache
     rms_rows(x_.data(), y.ffn_norm, a_.data(), T, d, pool);
     dbg_.dump("ffn_norm", l, a_.data(), Td);
     kernels::encode_acts(kernels::dot_type_of(y.gate.type), a_.data(), T, d, d, acts_, pool);
-    kernels::matmul(y.gate, acts_, g_.data(), ff, pool);
     if (kernels::dot_type_of(y.up.type) == acts_.type) {
-      kernels::matmul(y.up, acts_, u_.data(), ff, pool);
+      products({{y.gate, &acts_, 0, T, g_.data(), ff}, {y.up, &acts_, 0, T, u_.data(), ff}}, pool);
     } else {
+      kernels::matmul(y.gate, acts_, g_.data(), ff, pool);
       kernels::matmul(y.up, a_.data(), T, d, u_.data(), ff, pool, acts_);
     }
     dbg_.dump("ffn_gate", l, g_.data(), size_t(T) * size_t(ff));
@@ -513,14 +519,14 @@ void Gemma4::attention_block(int l, const Batch& batch, size_t begin, int T, KvC
   q_.resize(size_t(T) * size_t(qw));
   attn_.resize(size_t(T) * size_t(qw));
 
-  // Q, K and V read the same normalised input: encode it once when their types agree.
+  // Q, K and V read the same normalised input: encode it once, and run the products of that encoding together.
   const kernels::ActType at = kernels::dot_type_of(y.wq.type);
   kernels::encode_acts(at, a_.data(), T, d, d, acts_, pool);
-  kernels::matmul(y.wq, acts_, q_.data(), qw, pool);
+  std::vector<kernels::MatmulJob> jobs = {{y.wq, &acts_, 0, T, q_.data(), qw}};
   auto mm = [&](const Matrix& w, float* out, int n_out) {
-    if (kernels::dot_type_of(w.type) == at)
-      kernels::matmul(w, acts_, out, n_out, pool);
-    else {
+    if (kernels::dot_type_of(w.type) == at) {
+      jobs.push_back({w, &acts_, 0, T, out, n_out});
+    } else {  // (mixed-type files) its own encoding
       kernels::EncodedActs tmp;
       kernels::matmul(w, a_.data(), T, d, out, n_out, pool, tmp);
     }
@@ -529,11 +535,11 @@ void Gemma4::attention_block(int l, const Batch& batch, size_t begin, int T, KvC
     k_.resize(size_t(T) * size_t(kw));
     v_.resize(size_t(T) * size_t(kw));
     mm(y.wk, k_.data(), kw);
-    if (y.wv)
-      mm(y.wv, v_.data(), kw);
-    else
-      std::copy(k_.begin(), k_.end(), v_.begin());  // K = V: one projection feeds both (26B/31B globals)
+    if (y.wv) mm(y.wv, v_.data(), kw);
   }
+  products(jobs, pool);
+  // K = V: one projection feeds both (26B/31B globals)
+  if (h.owns_kv(l) && !y.wv) std::copy(k_.begin(), k_.end(), v_.begin());
 
   dbg_.dump("Qcur", l, q_.data(), size_t(T) * size_t(qw));
   if (h.owns_kv(l)) {
