@@ -435,4 +435,31 @@ TEST(ChatEngineToyVocab, ToolsAndThinkingWorkWithTheBuiltInVocabulary) {
   EXPECT_EQ(hearth::runtime::validate_json(r.tool_calls[0].arguments, schema_of(r.tool_calls[0].name)), "");
 }
 
+// ignore_eos (llama.cpp's field): an answer that ends by itself at an end-of-generation token runs on to
+// max_tokens instead; a load test's "long" request must not end early on a random model.
+TEST(ChatEngineToyVocab, IgnoreEosRunsToMaxTokens) {
+  // The server tests' model (tiny-dense, seed 3), whose answers often end within a hundred tokens.
+  auto synth = hearth::test::synth_model("--preset tiny-dense --wtype Q8_0 --seed 3", "");
+  hearth::chat::EngineOptions eo;
+  eo.session.n_ctx = 1024;
+  eo.session.n_threads = 2;
+  ChatEngine engine(*synth->model, *synth->tok, eo);
+  int ended_early = 0;
+  for (int seed = 0; seed < 16; ++seed) {
+    json body = {{"messages", json::array({{{"role", "user"}, {"content", "Write a very long story."}}})},
+                 {"max_tokens", 120}, {"seed", seed}};
+    const ChatResult free_run = engine.chat(hearth::chat::parse_openai_request(body));
+    if (free_run.finish_reason != "stop") continue;
+    ++ended_early;
+    body["ignore_eos"] = true;
+    const ChatResult r = engine.chat(hearth::chat::parse_openai_request(body));
+    EXPECT_EQ(r.finish_reason, "length") << "seed " << seed;
+    EXPECT_EQ(r.usage.completion_tokens, 120) << "seed " << seed;
+  }
+  EXPECT_GT(ended_early, 0) << "no seed ended by itself: the test checks nothing";
+  EXPECT_THROW(hearth::chat::parse_openai_request(
+                   {{"messages", json::array({{{"role", "user"}, {"content", "x"}}})}, {"ignore_eos", "yes"}}),
+               hearth::Error);
+}
+
 }  // namespace

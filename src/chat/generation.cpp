@@ -200,6 +200,8 @@ int32_t Generation::choose(const float* logits) {
   } else {
     for (int32_t id : {ids.channel_open, ids.channel_close, ids.turn_open}) ban(id);
     if (!tools_allowed_) ban(ids.tool_call_open);
+    if (req_.sampling.ignore_eos)
+      for (int32_t id : eog) ban(id);
     if (first_answer_token_) {
       // The answer is never empty: its first token is visible text (or a tool call).
       const std::vector<uint8_t>& vis = sh_.tables->visible_tokens();

@@ -216,6 +216,10 @@ ChatRequest parse_openai_request(const json& body) {
       s.logit_bias.emplace_back(int32_t(id), float(bias));
     }
   }
+  if (const json* v = field(body, "ignore_eos")) {
+    if (!v->is_boolean()) throw Error("ignore_eos must be true or false");
+    s.ignore_eos = v->get<bool>();
+  }
   for (const char* key : {"max_tokens", "max_completion_tokens"})
     if (const json* v = field(body, key)) {
       if (!v->is_number_integer() || v->get<int64_t>() < 1) throw Error(std::string(key) + " must be a positive integer");

@@ -48,6 +48,9 @@ struct Sampling {
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
   std::vector<std::pair<int32_t, float>> logit_bias;  // OpenAI logit_bias: token id → added to its logit
+  // llama.cpp's ignore_eos: free-text answers never end with an end-of-generation token, only at max_tokens
+  // or a stop string (benchmarks, load tests). Grammar-constrained output still ends where its grammar does.
+  bool ignore_eos = false;
 };
 
 struct ChatRequest {

@@ -68,7 +68,7 @@ test('a client that disconnects mid-stream frees its slot', async () => {
   const before = (await metrics()).get('hearth_requests_cancelled_total');
   const stream = await client.chat.completions.create({
     model: MODEL, messages: [{ role: 'user', content: 'Write a very long story.' }], max_tokens: 3500, seed: 9,
-    stream: true,
+    stream: true, ignore_eos: true,  // the random model may end within 60 tokens: a slow client would see it finish
   });
   let chunks = 0;
   for await (const c of stream) if (++chunks >= 5) break;
@@ -84,7 +84,7 @@ test('a client that disconnects mid-stream frees its slot', async () => {
   const extra = [];  // tokens generated after the last one the client read (socket buffers included)
   for (let k = 0; k < 5; ++k) {
     const generatedBefore = (await metrics()).get('hearth_generated_tokens_total');
-    const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Write.' }], max_tokens: 3500, seed: k, stream: true });
+    const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Write.' }], max_tokens: 3500, seed: k, stream: true, ignore_eos: true });
     const sock = net.connect(Number(url.port), url.hostname);
     await new Promise((resolve) => sock.on('connect', resolve));
     sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
@@ -119,7 +119,7 @@ test('a non-streaming request is cancelled when its client closes the connection
   const net = await import('node:net');
   const url = new URL(BASE);
   const before = (await metrics()).get('hearth_requests_cancelled_total');
-  const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Write.' }], max_tokens: 3500, seed: 5 });
+  const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Write.' }], max_tokens: 3500, seed: 5, ignore_eos: true });
   const sock = net.connect(Number(url.port), url.hostname);
   await new Promise((resolve) => sock.on('connect', resolve));
   sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
