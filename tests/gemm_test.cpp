@@ -698,10 +698,18 @@ TEST(Gemm, MatmulManyGivesEachJobTheBitsOfItsOwnMatmul) {
       EncodedActs own;
       if (n) matmul(mats[i], x.data() + tok0 * n_in, n, n_in, want[i].data(), mats[i].n_out, pool, own);
     }
+    // And one job over a whole encoding of 6 tokens: matmul_many hands it to matmul's tile kernels.
+    EncodedActs whole;
+    encode_acts(dot_type_of(mats[2].type), x.data(), 6, n_in, n_in, whole, pool);
+    std::vector<float> got6(size_t(mats[2].n_out * 6), -1.0f), want6 = got6;
+    jobs.push_back({mats[2], &whole, 0, 6, got6.data(), mats[2].n_out});
+    EncodedActs own6;
+    matmul(mats[2], x.data(), 6, n_in, want6.data(), mats[2].n_out, pool, own6);
     matmul_many(jobs, pool);
     for (size_t i = 0; i < mats.size(); ++i)
       EXPECT_EQ(got[i], want[i]) << hearth::gguf::type_name(mats[i].type) << " " << mats[i].n_out << " rows, "
                                  << jobs[i].n_tok << " tokens from " << jobs[i].tok0 << ", " << threads << " threads";
+    EXPECT_EQ(got6, want6) << "a whole encoding of 6 tokens, " << threads << " threads";
   }
   // A token range outside the encoding is an error, not a read past it.
   ThreadPool pool(1);

@@ -279,10 +279,10 @@ void Lanes(const Args& a) {
 void Q8_0Lanes(const Args& a) { Lanes<false>(a); }
 void Q4_0Lanes(const Args& a) { Lanes<true>(a); }
 
-// How far ahead packed Q4_0 decode prefetches, in bytes (16 or 48 blocks). E2B Q4_0 tg, one thread: on Zen 5, 8 blocks (1 KB)
-// streamed at ~15 tok/s and 48 (7 KB) at ~19; on a Sapphire-Rapids-class Xeon (packed weights on huge pages)
-// 48 gave 7.9 tok/s, 32 8.2, 24 9.4, 16 10.8, 8 10.8, none 9.7 (two threads: 14.3 at 48, 19.1 at 16). Intel's
-// L2 streamer wants the near lines; AMD's wants them far ahead.
+// How far ahead packed Q4_0 decode prefetches, in bytes (16 or 48 blocks). E2B Q4_0 tg, one thread: on Zen 5,
+// 8 blocks (1 KB) streamed at ~15 tok/s and 48 (7 KB) at ~19; on a Sapphire-Rapids-class Xeon (packed weights
+// on huge pages) 48 gave 7.9 tok/s, 32 8.2, 24 9.4, 16 10.8, 8 10.8, none 9.7 (two threads: 14.3 at 48, 19.1
+// at 16). Intel's L2 streamer wants the near lines; AMD's wants them far ahead.
 HWY_INLINE size_t q4_0_prefetch_bytes() {
   return (intel_cpu() ? 16 : 48) * kQ4PackedBlock;
 }

@@ -252,7 +252,7 @@ Plan plan_matmul(const Matrix& w, ActType act, int64_t n_tok, bool allow_tiles) 
   }
   if (amx) fn = amx;
   // Prefill: the AVX-512 kernels read the activations interleaved in tiles of tokens.
-  if (allow_tiles && !amx && n_tok >= 4 && act == ActType::Q8_0) {
+  if (allow_tiles && !amx && n_tok >= kTileMinTokens && act == ActType::Q8_0) {
     if (((packed && w.type == GgmlType::Q4_0) || (fn && fn == gemm::best().q4_0_seq)) && gemm::best().wide_tiles) {
       p.tile_layout = int(gemm::TileLayout::q4_0);
     } else if (fn && fn == gemm::best().q8_0_lanes && gemm::best().q8_0_wide) {
@@ -264,7 +264,8 @@ Plan plan_matmul(const Matrix& w, ActType act, int64_t n_tok, bool allow_tiles) 
                           : w.type == GgmlType::Q5_K ? gemm::best().q5_k_wide
                           : w.type == GgmlType::Q6_K ? gemm::best().q6_k_wide
                                                      : nullptr;
-  const bool k_quant_wide = allow_tiles && n_tok >= 4 && k_wide && act == ActType::Q8_K && w.n_out >= 16;
+  const bool k_quant_wide =
+      allow_tiles && n_tok >= kTileMinTokens && k_wide && act == ActType::Q8_K && w.n_out >= 16;
   if (k_quant_wide) {
     fn = k_wide;
     p.tile_layout = int(gemm::TileLayout::q8_k);
@@ -344,16 +345,23 @@ void matmul(const Matrix& w, const EncodedActs& acts, float* y, int64_t y_stride
   }, 16, w.n_in * n_tok);
 }
 
-void matmul_many(const std::vector<MatmulJob>& jobs, ThreadPool& pool) {
+void matmul_many(const std::vector<MatmulJob>& all, ThreadPool& pool) {
+  std::vector<MatmulJob> jobs;  // the shared hand-off's
+  for (const MatmulJob& j : all) {
+    check_acts(j.w, *j.acts);
+    if (j.tok0 < 0 || j.n_tok < 0 || j.tok0 + j.n_tok > j.acts->n_tok)
+      throw Error("matmul_many: token range out of bounds");
+    if (j.n_tok >= kTileMinTokens && j.tok0 == 0 && j.n_tok == j.acts->n_tok)
+      matmul(j.w, *j.acts, j.y, j.y_stride, pool);
+    else
+      jobs.push_back(j);
+  }
   // Work units: each job's whole row groups, then one unit for its rows after the last group (per-row dots
   // only: one unit per row). first[j] is job j's first unit.
   std::vector<Plan> plans;
   std::vector<int64_t> first{0};
   int64_t cost = 0;
   for (const MatmulJob& j : jobs) {
-    check_acts(j.w, *j.acts);
-    if (j.tok0 < 0 || j.n_tok < 0 || j.tok0 + j.n_tok > j.acts->n_tok)
-      throw Error("matmul_many: token range out of bounds");
     plans.push_back(plan_matmul(j.w, j.acts->type, j.n_tok, false));
     const Plan& p = plans.back();
     const int64_t units = p.fn ? p.n_groups + (p.n_groups * p.group < j.w.n_out) : j.w.n_out;

@@ -68,9 +68,14 @@ struct MatmulJob {
   int64_t y_stride = 0;
 };
 
-// Runs several products in one hand-off to the pool (the threads share all their rows), with the same bits
-// as matmul on each. For small token counts (a decode step's experts: one barrier per layer, not two per
-// expert); it reads the encoded rows as they are, so 4+ tokens per job miss matmul's faster tile kernels.
+// From this many tokens, matmul may run tile kernels that read the activations re-laid in tiles of tokens
+// (faster for prompts, the same bits); below it every kernel reads the encoded rows as they are.
+inline constexpr int64_t kTileMinTokens = 4;
+
+// Runs several products with the same bits as matmul on each: the jobs below kTileMinTokens tokens in one
+// hand-off to the pool (the threads share all their rows: a decode step's Q/K/V, or its experts, pass one
+// barrier, not one each); a job over its whole encoding with kTileMinTokens or more tokens through matmul
+// (its tile kernels); any other job in the shared hand-off too, on the encoded rows (slower for 4+ tokens).
 void matmul_many(const std::vector<MatmulJob>& jobs, ThreadPool& pool);
 
 // Convenience: encode + matmul. `scratch` keeps its allocation between calls.

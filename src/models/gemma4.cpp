@@ -305,12 +305,6 @@ class Gemma4 final : public Model {
                      ThreadPool& pool);
   void attention_block(int l, const Batch& batch, size_t begin, int T, KvCache& kv, ThreadPool& pool);
   void moe_block(int l, int T, ThreadPool& pool);
-  // Products of one encoded input (each job all of its tokens): a decode step's in one hand-off to the pool
-  // (kernels::matmul_many), a prompt's one matmul each (matmul's tile kernels); the same bits either way.
-  static void products(const std::vector<kernels::MatmulJob>& jobs, ThreadPool& pool) {
-    if (!jobs.empty() && jobs[0].n_tok < 4) return kernels::matmul_many(jobs, pool);
-    for (const kernels::MatmulJob& j : jobs) kernels::matmul(j.w, *j.acts, j.y, j.y_stride, pool);
-  }
   void rms_rows(const float* x, const std::vector<float>& w, float* y, int T, int n, ThreadPool& pool) const;
 
   std::shared_ptr<const gguf::File> file_;
@@ -436,7 +430,7 @@ void Gemma4::forward_chunk(const Batch& batch, size_t begin, size_t end, KvCache
     dbg_.dump("ffn_norm", l, a_.data(), Td);
     kernels::encode_acts(kernels::dot_type_of(y.gate.type), a_.data(), T, d, d, acts_, pool);
     if (kernels::dot_type_of(y.up.type) == acts_.type) {
-      products({{y.gate, &acts_, 0, T, g_.data(), ff}, {y.up, &acts_, 0, T, u_.data(), ff}}, pool);
+      kernels::matmul_many({{y.gate, &acts_, 0, T, g_.data(), ff}, {y.up, &acts_, 0, T, u_.data(), ff}}, pool);
     } else {
       kernels::matmul(y.gate, acts_, g_.data(), ff, pool);
       kernels::matmul(y.up, a_.data(), T, d, u_.data(), ff, pool, acts_);
@@ -537,7 +531,7 @@ void Gemma4::attention_block(int l, const Batch& batch, size_t begin, int T, KvC
     mm(y.wk, k_.data(), kw);
     if (y.wv) mm(y.wv, v_.data(), kw);
   }
-  products(jobs, pool);
+  kernels::matmul_many(jobs, pool);
   // K = V: one projection feeds both (26B/31B globals)
   if (h.owns_kv(l) && !y.wv) std::copy(k_.begin(), k_.end(), v_.begin());
 
@@ -650,6 +644,19 @@ void Gemma4::moe_block(int l, int T, ThreadPool& pool) {
     for (const std::vector<Matrix>* v : {&y.gate_up_e, &y.gate_e, &y.up_e, &y.down_e})
       if (!v->empty()) kernels::will_need((*v)[size_t(e)]);
   }
+  // The expert input rows of slots s (slot t*K + k reads token t) into dst, stride d.
+  auto gather = [&](const std::vector<int>& s, float* dst) {
+    for (size_t j = 0; j < s.size(); ++j)
+      std::memcpy(dst + j * size_t(d), a_.data() + size_t(s[j] / K) * size_t(d), size_t(d) * sizeof(float));
+  };
+  // GeGLU of the first n rows of exp_gu_ (gate half, up half) into exp_h_.
+  auto geglu_rows = [&](int n) {
+    exp_h_.resize(size_t(n) * size_t(fe));
+    for (int r = 0; r < n; ++r) {
+      const float* gu = exp_gu_.data() + size_t(r) * size_t(2 * fe);
+      kernels::geglu(gu, gu + fe, exp_h_.data() + size_t(r) * size_t(fe), fe);
+    }
+  };
   // Expert e's outputs for its slots s (rows of out, stride d), scaled, into exp_y_ at their slots.
   auto scatter = [&](int e, const std::vector<int>& s, const float* out) {
     const float scale = y.exp_down_scale[size_t(e)];
@@ -665,18 +672,15 @@ void Gemma4::moe_block(int l, int T, ThreadPool& pool) {
   // (gate and up as separate tensors must share a dot type: they read one encoding of the inputs)
   const bool one_encoding =
       y.gate_up_exps || kernels::dot_type_of(y.gate_exps->type) == kernels::dot_type_of(y.up_exps->type);
-  if (most < 4 && one_encoding) {
+  if (int64_t(most) < kernels::kTileMinTokens && one_encoding) {
     // Few tokens per expert (decode): every selected expert's gate/up in one hand-off to the pool, then every
     // down projection in another, instead of two matmuls (two barriers) per expert. Rows in expert order.
     const int rows = T * K;
     exp_in_.resize(size_t(rows) * size_t(d));
     std::vector<int> first(size_t(E) + 1, 0);  // expert e's rows: [first[e], first[e + 1])
-    for (int e = 0, r = 0; e < E; ++e) {
-      first[size_t(e)] = r;
-      for (int slot : slots[size_t(e)])
-        std::memcpy(exp_in_.data() + size_t(r++) * size_t(d), a_.data() + size_t(slot / K) * size_t(d),
-                    size_t(d) * sizeof(float));
-      first[size_t(e) + 1] = r;
+    for (int e = 0; e < E; ++e) {
+      gather(slots[size_t(e)], exp_in_.data() + size_t(first[size_t(e)]) * size_t(d));
+      first[size_t(e) + 1] = first[size_t(e)] + int(slots[size_t(e)].size());
     }
     const gguf::TensorInfo* gu_t = y.gate_up_exps ? y.gate_up_exps : y.gate_exps;
     kernels::encode_acts(kernels::dot_type_of(gu_t->type), exp_in_.data(), rows, d, d, acts_, pool);
@@ -694,11 +698,7 @@ void Gemma4::moe_block(int l, int T, ThreadPool& pool) {
       }
     }
     kernels::matmul_many(jobs, pool);
-    exp_h_.resize(size_t(rows) * size_t(fe));
-    for (int r = 0; r < rows; ++r) {
-      const float* gu = exp_gu_.data() + size_t(r) * size_t(2 * fe);
-      kernels::geglu(gu, gu + fe, exp_h_.data() + size_t(r) * size_t(fe), fe);
-    }
+    geglu_rows(rows);
     kernels::encode_acts(kernels::dot_type_of(y.down_exps->type), exp_h_.data(), rows, fe, fe, acts_, pool);
     jobs.clear();
     for (int e = 0; e < E; ++e) {
@@ -715,9 +715,7 @@ void Gemma4::moe_block(int l, int T, ThreadPool& pool) {
       if (s.empty()) continue;
       const int n = int(s.size());
       exp_in_.resize(size_t(n) * size_t(d));
-      for (int j = 0; j < n; ++j)
-        std::memcpy(exp_in_.data() + size_t(j) * size_t(d), a_.data() + size_t(s[size_t(j)] / K) * size_t(d),
-                    size_t(d) * sizeof(float));
+      gather(s, exp_in_.data());
       exp_gu_.resize(size_t(n) * size_t(2 * fe));
       if (y.gate_up_exps) {
         kernels::matmul(y.gate_up_e[size_t(e)], exp_in_.data(), n, d, exp_gu_.data(), 2 * fe, pool, acts_);
@@ -725,11 +723,7 @@ void Gemma4::moe_block(int l, int T, ThreadPool& pool) {
         kernels::matmul(y.gate_e[size_t(e)], exp_in_.data(), n, d, exp_gu_.data(), 2 * fe, pool, acts_);
         kernels::matmul(y.up_e[size_t(e)], exp_in_.data(), n, d, exp_gu_.data() + fe, 2 * fe, pool, acts_);
       }
-      exp_h_.resize(size_t(n) * size_t(fe));
-      for (int j = 0; j < n; ++j) {
-        const float* gu = exp_gu_.data() + size_t(j) * size_t(2 * fe);
-        kernels::geglu(gu, gu + fe, exp_h_.data() + size_t(j) * size_t(fe), fe);
-      }
+      geglu_rows(n);
       exp_in_.resize(size_t(n) * size_t(d));
       kernels::matmul(y.down_e[size_t(e)], exp_h_.data(), n, fe, exp_in_.data(), d, pool, acts_);
       scatter(e, s, exp_in_.data());
