@@ -100,7 +100,8 @@ std::vector<float> run_kernel(gemm::Fn fn, const std::vector<uint8_t>& w, size_t
 TEST(Gemm, BlockedKernelsAreBitIdenticalToTheReferences) {
   std::mt19937 rng(7);
   ThreadPool pool(1);
-  const Problem problems[] = {{8, 32, 1}, {16, 256, 1}, {24, 1536, 3}, {8, 256, 4}, {16, 512, 9}, {32, 64, 17}, {40, 128, 13}, {24, 256, 12}};
+  const Problem problems[] = {{8, 32, 1},   {16, 256, 1},  {16, 96, 2},   {24, 1536, 3}, {8, 256, 4},
+                              {16, 512, 9}, {32, 64, 17},  {40, 128, 13}, {24, 256, 12}};
   int targets = 0;
   gemm::for_each_target([&](const gemm::Kernels& k) {
     if (!k.q4_0_seq) return;  // no fast path on this target
