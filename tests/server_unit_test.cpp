@@ -210,7 +210,7 @@ TEST(ServerFormats, OllamaChatRequestMapping) {
                {"think", true},
                {"stream", false},
                {"options", {{"num_ctx", 512}, {"num_predict", 20}, {"temperature", 0.5}, {"top_k", 10}, {"seed", 4},
-                            {"stop", {"\n\n"}}}}};
+                            {"ignore_eos", true}, {"stop", {"\n\n"}}}}};
   OllamaRequest o = parse_ollama_chat(body);
   EXPECT_EQ(o.model, "tiny");
   EXPECT_FALSE(o.stream);
@@ -225,6 +225,7 @@ TEST(ServerFormats, OllamaChatRequestMapping) {
   EXPECT_FLOAT_EQ(o.req.sampling.temperature, 0.5f);
   EXPECT_EQ(o.req.sampling.top_k, 10);
   EXPECT_EQ(o.req.sampling.seed, 4u);
+  EXPECT_TRUE(o.req.sampling.ignore_eos);
   EXPECT_EQ(o.req.stop, std::vector<std::string>{"\n\n"});
   EXPECT_EQ(o.notes.size(), 1u);  // the image
 
@@ -253,6 +254,7 @@ TEST(ServerFormats, OllamaErrorsNameTheField) {
   const json m = {{{"role", "user"}, {"content", "x"}}};
   EXPECT_EQ(msg({{"messages", m}, {"options", {{"temperature", "hot"}}}}), "options.temperature must be a number");
   EXPECT_EQ(msg({{"messages", m}, {"options", {{"num_ctx", 1.5}}}}), "options.num_ctx must be an integer");
+  EXPECT_EQ(msg({{"messages", m}, {"options", {{"ignore_eos", 1}}}}), "options.ignore_eos must be true or false");
   EXPECT_EQ(msg({{"messages", m}, {"options", {{"num_predict", -7}}}}).rfind("options.num_predict", 0), 0u);
   EXPECT_EQ(msg({{"messages", m}, {"format", "xml"}}).rfind("format must be", 0), 0u);
   EXPECT_EQ(msg({{"messages", m}, {"stream", "no"}}), "stream must be a boolean");

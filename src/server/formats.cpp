@@ -247,6 +247,10 @@ void map_ollama_options(const json& body, json& oai, OllamaRequest& out) {
     if (const json* v = number(key)) oai[key] = *v;
   if (const json* v = integer("top_k")) oai["top_k"] = *v;
   if (const json* v = integer("seed")) oai["seed"] = *v;
+  if (const json* v = field(*opts, "ignore_eos")) {  // llama.cpp's field (Ollama has none): runs to num_predict
+    if (!v->is_boolean()) throw bad_request("options.ignore_eos must be true or false");
+    oai["ignore_eos"] = *v;
+  }
   if (const json* v = field(*opts, "stop")) {
     if (!v->is_array() && !v->is_string()) throw bad_request("options.stop must be an array of strings");
     oai["stop"] = *v;

@@ -139,7 +139,7 @@ test('a disconnected Ollama stream frees its slot too', async () => {
   const ac = new AbortController();
   const res = await fetch(`${process.env.HEARTH_URL}/api/chat`, {
     method: 'POST', signal: ac.signal,
-    body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Go on and on.' }], options: { num_predict: 3500, seed: 4 } }),
+    body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Go on and on.' }], options: { num_predict: 3500, seed: 4, ignore_eos: true } }),
     headers: { 'Content-Type': 'application/json', ...(process.env.HEARTH_KEY ? { Authorization: `Bearer ${process.env.HEARTH_KEY}` } : {}) },
   });
   const reader = res.body.getReader();
