@@ -307,8 +307,10 @@ void run_rows(const Plan& p, const Matrix& w, const EncodedActs& acts, int64_t t
     a.acts = acts.row(tok0);
     a.act_row_bytes = acts.row_bytes;
     a.n_tok = n_tok;
-    a.act_sums = acts.block_sums.empty() ? nullptr : acts.block_sums.data() + tok0 * nb;
-    a.act_d = acts.block_d.empty() ? nullptr : acts.block_d.data() + tok0 * nb;
+    // Q8_0 encodings carry per-block sums and scales (an encoding reused for another type keeps stale ones).
+    const bool q8_0 = acts.type == ActType::Q8_0;
+    a.act_sums = q8_0 ? acts.block_sums.data() + tok0 * nb : nullptr;
+    a.act_d = q8_0 ? acts.block_d.data() + tok0 * nb : nullptr;
     a.act_tiles = tiles;
     a.y = y + r0;
     a.y_stride = y_stride;
