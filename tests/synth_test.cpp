@@ -92,7 +92,9 @@ INSTANTIATE_TEST_SUITE_P(
                     ParityCase{"tiny_dense_q4_0", "--preset tiny-dense --wtype Q4_0"},
                     ParityCase{"tiny_dense_bf16", "--preset tiny-dense --wtype BF16"},
                     ParityCase{"tiny_dense_spm", "--preset tiny-dense --tokenizer spm --seed 7"},
-                    ParityCase{"tiny_moe", "--preset tiny-moe"}, ParityCase{"tiny_ple", "--preset tiny-ple"}),
+                    ParityCase{"tiny_moe", "--preset tiny-moe"},
+                    ParityCase{"tiny_moe_split", "--preset tiny-moe --fused-gate-up false --expert-down-scale false"},
+                    ParityCase{"tiny_ple", "--preset tiny-ple"}),
     [](const testing::TestParamInfo<ParityCase>& i) { return std::string(i.param.label); });
 
 TEST(Synth, SameBytesWhateverTheThreadCount) {

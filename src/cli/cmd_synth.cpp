@@ -47,6 +47,8 @@ int run_synth(const SynthArgs& a, const CLI::App& cmd) {
   set("--experts", c.experts, a.o.experts);
   set("--experts-used", c.experts_used, a.o.experts_used);
   set("--expert-ffn", c.expert_ffn, a.o.expert_ffn);
+  set("--fused-gate-up", c.fused_gate_up, a.o.fused_gate_up);
+  set("--expert-down-scale", c.expert_down_scale, a.o.expert_down_scale);
   set("--ple-dim", c.ple_dim, a.o.ple_dim);
   set("--kv-shared", c.kv_shared, a.o.kv_shared);
   set("--double-wide", c.double_wide, a.o.double_wide);
@@ -118,6 +120,9 @@ Runner add_synth(CLI::App& app) {
   c->add_option("--experts", o.experts);
   c->add_option("--experts-used", o.experts_used);
   c->add_option("--expert-ffn", o.expert_ffn);
+  c->add_option("--fused-gate-up", o.fused_gate_up,
+                "Experts' gate and up in one tensor (ffn_gate_up_exps) or two (ffn_gate_exps, ffn_up_exps)");
+  c->add_option("--expert-down-scale", o.expert_down_scale, "Write the per-expert ffn_down_exps.scale");
   c->add_option("--ple-dim", o.ple_dim, "Per-layer embedding width (0: none)");
   c->add_option("--kv-shared", o.kv_shared, "Trailing layers that reuse earlier layers' KV");
   c->add_option("--double-wide", o.double_wide, "Double the MLP width of KV-shared layers");
