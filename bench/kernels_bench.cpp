@@ -92,6 +92,7 @@ void DecodeQ8_0Packed(benchmark::State& st) { run(st, GgmlType::Q8_0, 1536, 6144
 // machines measured (a Sapphire-Rapids-class VM reports 480 MB of L3; 100 MB still ran from it).
 void DramQ4_0(benchmark::State& st) { run(st, GgmlType::Q4_0, 2816, 393216, 1, false); }
 void DramQ4_0Packed(benchmark::State& st) { run(st, GgmlType::Q4_0, 2816, 393216, 1, true); }
+void DramQ8_0(benchmark::State& st) { run(st, GgmlType::Q8_0, 2816, 196608, 1, false); }
 void DecodeQ4_0Down(benchmark::State& st) { run(st, GgmlType::Q4_0, 6144, 1536, 1, true); }
 void PrefillQ4_0Packed(benchmark::State& st) { run(st, GgmlType::Q4_0, 1536, 6144, 512, true); }
 void PrefillQ4_0Down(benchmark::State& st) { run(st, GgmlType::Q4_0, 6144, 1536, 512, true); }
@@ -116,6 +117,7 @@ BENCHMARK(DecodeQ8_0)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ8_0Packed)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DramQ4_0)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DramQ4_0Packed)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(DramQ8_0)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ4_0Down)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(PrefillQ4_0Packed)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(PrefillQ4_0Down)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);

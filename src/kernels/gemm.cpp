@@ -106,6 +106,12 @@ class GroupPrefetch {
   size_t lines_, per_block_, line_ = 0;
 };
 
+// How far ahead on each row the decode kernels that read several rows as sequential runs (q4_0_seq_few,
+// q8_0_seq_rows16) prefetch. Sapphire-Rapids-class Xeon, DramQ4_0 with runs of 8 rows: 128 bytes 11.8 / 24.1
+// GB/s (1 / 2 threads), 512 15.1 / 30.3, 768 14.8 / 29.8, 1024 14.2 / 28.1. AMD cores wanted the packed
+// kernel's prefetch three times as far (q4_0_prefetch_bytes): the same factor here, not measured.
+HWY_INLINE size_t row_prefetch_bytes() { return intel_cpu() ? 512 : 1536; }
+
 // 8x8 transpose of 32-bit elements: out[k] lane r = in[r] lane k.
 HWY_INLINE void transpose8(const __m256i in[8], __m256i out[8]) {
   __m256i t[8], u[8];
@@ -229,14 +235,14 @@ void Q8_0SeqFew(const Args& a) {
 // adds (in row order) instead of reduce8's six adds and two lane permutes.
 // Which eight rows: the call's rows are cut into eight runs of n / 8 consecutive rows, and pass p takes row p of
 // each run. Across the passes each run is then read start to end: eight long sequential streams, each in its own
-// 4 KiB pages, which the L2 streamer follows, plus a T0 prefetch 512 bytes ahead on each row (into the next
+// 4 KiB pages, which the L2 streamer follows, plus a T0 prefetch row_prefetch_bytes() ahead on each row (into the next
 // row of its run near a row's end). Eight consecutive rows instead (one 12.7 KB region read at eight points,
 // the region two groups ahead prefetched a slice per block): 10.5 GB/s from memory on one thread, 20.6 on two
-// (DramQ4_0); runs of 3, 8 and 16 rows without prefetch 11.9 / 12.3 / 14.6; with the 512-byte prefetch
-// 16.4 / 33.8 for runs of 16 rows, as fast as the packed layout (13.2-15.6 / 27-31.7).
+// (DramQ4_0); runs of 3, 8 and 16 rows without prefetch 11.9 / 12.3 / 14.6 on one thread; with the 512-byte
+// prefetch and runs of n / 8 rows (3072 there) 15.6 / 31.9, level with the packed layout (15.9 / 33.4).
 template <int NT>
 void q4_0_seq_few(const Args& a) {
-  constexpr size_t kAhead = 512;
+  const size_t ahead = row_prefetch_bytes();
   const int64_t nb = a.n_in / 32;
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const int64_t run = a.n_rows / 8;
@@ -252,8 +258,8 @@ void q4_0_seq_few(const Args& a) {
       const uint8_t* lo_row[4] = {p0, p0 + s, p0 + 2 * s, p3};
       const uint8_t* hi_row[4] = {p0 + 4 * s, p3 + 2 * s, p3 + s3, p3 + 4 * s};
       for (int i = 0; i < 4; ++i) {
-        _mm_prefetch(reinterpret_cast<const char*>(lo_row[i] + kAhead), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(hi_row[i] + kAhead), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(lo_row[i] + ahead), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(hi_row[i] + ahead), _MM_HINT_T0);
       }
       __m256i lo[4], hi[4];
       for (int i = 0; i < 4; ++i) {
@@ -626,38 +632,43 @@ HEARTH_WIDE inline __m512 q8_0_seq_block16(const __m512i w[8], __m512 dw, const 
 // reference's float step (q8_0_seq_block16). The next group's rows (one contiguous region) are prefetched a
 // slice per block, as in SeqFew.
 template <int NT>
-HEARTH_WIDE inline void q8_0_seq_rows16(const Args& a, int64_t r0, int64_t t0, int64_t nb) {
-  const bool l2 = intel_cpu();
-  const uint8_t* base = a.w + size_t(r0) * a.w_row_bytes;
-  const uint8_t* next = base + 16 * a.w_row_bytes;
-  const bool has_next = r0 + 32 <= a.n_rows;
-  GroupPrefetch ahead(16 * a.w_row_bytes, nb);
+HEARTH_WIDE inline void q8_0_seq_rows16(const Args& a, int64_t p, int64_t run, int64_t t0, int64_t nb) {
+  const size_t ahead = row_prefetch_bytes();
+  const size_t s = size_t(run) * a.w_row_bytes;  // from one row of the pass to the next
+  const uint8_t* base = a.w + size_t(p) * a.w_row_bytes;
   const __m512i flip = _mm512_set1_epi8(char(0x80));
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    if (has_next) ahead.step(next, l2);
     const uint8_t* x = base + size_t(b) * 34;
+    for (int r = 0; r < 16; ++r) _mm_prefetch(reinterpret_cast<const char*>(x + size_t(r) * s + ahead), _MM_HINT_T0);
     __m512i w[8];
-    transpose16x4(x + 2, a.w_row_bytes, w);
-    transpose16x4(x + 18, a.w_row_bytes, w + 4);
+    transpose16x4(x + 2, s, w);
+    transpose16x4(x + 18, s, w + 4);
     for (int k = 0; k < 8; ++k) w[k] = _mm512_xor_si512(w[k], flip);
     alignas(32) uint16_t d16[16];
-    for (int r = 0; r < 16; ++r) std::memcpy(&d16[r], x + size_t(r) * a.w_row_bytes, 2);
+    for (int r = 0; r < 16; ++r) std::memcpy(&d16[r], x + size_t(r) * s, 2);
     const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d16)));
     for (int t = 0; t < NT; ++t) acc[t] = q8_0_seq_block16(w, dw, a, t0 + t, b, nb, acc[t]);
   }
-  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(a.y + (t0 + t) * a.y_stride + r0, acc[t]);
+  for (int t = 0; t < NT; ++t) {  // lane r is row p + r * run
+    alignas(64) float o[16];
+    _mm512_store_ps(o, acc[t]);
+    for (int r = 0; r < 16; ++r) a.y[(t0 + t) * a.y_stride + p + r * run] = o[r];
+  }
 }
-
+// The rows (all but a last group of eight) are cut into sixteen runs of consecutive rows, and each pass takes
+// one row of each run, as in q4_0_seq_few: sixteen sequential streams instead of one region read at sixteen
+// points (with the region one group ahead prefetched a slice per block). DramQ8_0 (588 MB, one token): 12.4 ->
+// 15.8 GB/s on one thread, 25.3 -> 32.3 on two; in cache (DecodeQ8_0) the same.
 HEARTH_WIDE void Q8_0SeqWide(const Args& a) {
-  const int64_t nb = a.n_in / 32, rows16 = a.n_rows / 16 * 16;
+  const int64_t nb = a.n_in / 32, rows16 = a.n_rows / 16 * 16, run = rows16 / 16;
   for (int64_t t0 = 0; t0 < a.n_tok; t0 += 3) {
     const int64_t nt = std::min<int64_t>(3, a.n_tok - t0);
-    for (int64_t r0 = 0; r0 < rows16; r0 += 16) {
-      if (nt == 3) q8_0_seq_rows16<3>(a, r0, t0, nb);
-      else if (nt == 2) q8_0_seq_rows16<2>(a, r0, t0, nb);
-      else q8_0_seq_rows16<1>(a, r0, t0, nb);
+    for (int64_t p = 0; p < run; ++p) {
+      if (nt == 3) q8_0_seq_rows16<3>(a, p, run, t0, nb);
+      else if (nt == 2) q8_0_seq_rows16<2>(a, p, run, t0, nb);
+      else q8_0_seq_rows16<1>(a, p, run, t0, nb);
     }
   }
   if (rows16 < a.n_rows) {  // a last group of eight
