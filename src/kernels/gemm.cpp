@@ -91,8 +91,9 @@ HWY_INLINE void prefetch_stream(const void* p, bool l2) {
 }
 
 // Requests a region of `bytes` (a group of rows, read later) a few lines per block over the `n_blocks` blocks of
-// the group before it: ceil(lines / n_blocks) per block until all are asked for. (Spreading them exactly, with
-// two divisions per block, cost more than the block's arithmetic: DecodeQ4_0 ... GB/s.)
+// the group before it: ceil(lines / n_blocks) per block until all are asked for. (Spreading them exactly took
+// two 64-bit divisions per block: without them the eight-adjacent-rows Q4_0 decode kernel went from 24.2 to
+// 26.0 GB/s in cache, DecodeQ4_0.)
 class GroupPrefetch {
  public:
   GroupPrefetch(size_t bytes, int64_t n_blocks)
@@ -235,8 +236,8 @@ void Q8_0SeqFew(const Args& a) {
 // adds (in row order) instead of reduce8's six adds and two lane permutes.
 // Which eight rows: the call's rows are cut into eight runs of n / 8 consecutive rows, and pass p takes row p of
 // each run. Across the passes each run is then read start to end: eight long sequential streams, each in its own
-// 4 KiB pages, which the L2 streamer follows, plus a T0 prefetch row_prefetch_bytes() ahead on each row (into the next
-// row of its run near a row's end). Eight consecutive rows instead (one 12.7 KB region read at eight points,
+// 4 KiB pages, which the L2 streamer follows, plus a T0 prefetch row_prefetch_bytes() ahead on each row (into
+// the next row of its run near a row's end). Eight consecutive rows instead (one 12.7 KB region read at eight points,
 // the region two groups ahead prefetched a slice per block): 10.5 GB/s from memory on one thread, 20.6 on two
 // (DramQ4_0); runs of 3, 8 and 16 rows without prefetch 11.9 / 12.3 / 14.6 on one thread; with the 512-byte
 // prefetch and runs of n / 8 rows (3072 there) 15.6 / 31.9, level with the packed layout (15.9 / 33.4).
@@ -629,8 +630,7 @@ HEARTH_WIDE inline __m512 q8_0_seq_block16(const __m512i w[8], __m512 dw, const 
 // Q8_0 in the block order (dot_q8_0_seq) for a few tokens (decode on AMX machines) with AVX-512: sixteen rows
 // per vector (lane = row), transposed on the fly and offset to unsigned (q + 128), so one vpdpbusd per four
 // quants advances all sixteen rows; 128 x the token's block sum comes off afterwards (exact integers), then the
-// reference's float step (q8_0_seq_block16). The next group's rows (one contiguous region) are prefetched a
-// slice per block, as in SeqFew.
+// reference's float step (q8_0_seq_block16). Row r of the pass is row p + r * run of the call (Q8_0SeqWide).
 template <int NT>
 HEARTH_WIDE inline void q8_0_seq_rows16(const Args& a, int64_t p, int64_t run, int64_t t0, int64_t nb) {
   const size_t ahead = row_prefetch_bytes();
@@ -641,7 +641,8 @@ HEARTH_WIDE inline void q8_0_seq_rows16(const Args& a, int64_t p, int64_t run, i
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* x = base + size_t(b) * 34;
-    for (int r = 0; r < 16; ++r) _mm_prefetch(reinterpret_cast<const char*>(x + size_t(r) * s + ahead), _MM_HINT_T0);
+    for (int r = 0; r < 16; ++r)
+      _mm_prefetch(reinterpret_cast<const char*>(x + size_t(r) * s + ahead), _MM_HINT_T0);
     __m512i w[8];
     transpose16x4(x + 2, s, w);
     transpose16x4(x + 18, s, w + 4);

@@ -722,8 +722,9 @@ void Gemma4::moe_block(int l, int T, ThreadPool& pool) {
       } else if (one_encoding) {  // encode (and tile) the inputs once for both halves
         kernels::encode_acts(kernels::dot_type_of(y.gate_exps->type), exp_in_.data(), n, d, d, acts_, pool);
         float* gu = exp_gu_.data();
-        kernels::matmul_many(
-            {{y.gate_e[size_t(e)], &acts_, 0, n, gu, 2 * fe}, {y.up_e[size_t(e)], &acts_, 0, n, gu + fe, 2 * fe}}, pool);
+        kernels::matmul_many({{y.gate_e[size_t(e)], &acts_, 0, n, gu, 2 * fe},
+                              {y.up_e[size_t(e)], &acts_, 0, n, gu + fe, 2 * fe}},
+                             pool);
       } else {
         kernels::matmul(y.gate_e[size_t(e)], exp_in_.data(), n, d, exp_gu_.data(), 2 * fe, pool, acts_);
         kernels::matmul(y.up_e[size_t(e)], exp_in_.data(), n, d, exp_gu_.data() + fe, 2 * fe, pool, acts_);
