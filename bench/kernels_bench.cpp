@@ -192,10 +192,48 @@ void register_k_quant_targets() {
   }
 }
 
+// Decode from memory on one thread for every dispatch target (so an AVX-512 machine also shows the AVX2 kernels
+// laptops get): Q4_0 and Q8_0 rows as stored (the MoE experts' path), as DramQ4_0 / DramQ8_0.
+void register_dram_targets() {
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0}) {
+    gemm::for_each_target([&](const gemm::Kernels& k) {
+      const gemm::Fn fn = t == GgmlType::Q4_0 ? k.q4_0_seq : k.q8_0_seq;
+      if (!fn) return;
+      const std::string name = std::string("DramTarget/") + hearth::gguf::type_name(t) + "/" + k.target;
+      benchmark::RegisterBenchmark(name.c_str(), [t, fn](benchmark::State& st) {
+        const int64_t n_in = 2816, n_out = t == GgmlType::Q4_0 ? 393216 : 196608;
+        Fixture f(t, n_in, n_out, 1, false);
+        ThreadPool pool(1);
+        EncodedActs acts;
+        encode_acts(ActType::Q8_0, f.x.data(), 1, n_in, n_in, acts, pool);
+        gemm::Args a;
+        a.w = f.w.data();
+        a.w_row_bytes = f.m.row_bytes;
+        a.n_rows = n_out;
+        a.n_in = n_in;
+        a.acts = acts.data.data();
+        a.act_row_bytes = acts.row_bytes;
+        a.n_tok = 1;
+        a.act_sums = acts.block_sums.data();
+        a.act_d = acts.block_d.data();
+        a.y = f.y.data();
+        a.y_stride = n_out;
+        for (auto _ : st) {
+          fn(a);
+          benchmark::DoNotOptimize(f.y.data());
+        }
+        st.counters["GB/s"] = benchmark::Counter(double(st.iterations()) * double(f.w.size()) / 1e9,
+                                                 benchmark::Counter::kIsRate);
+      })->UseRealTime();
+    });
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   register_k_quant_targets();
+  register_dram_targets();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
