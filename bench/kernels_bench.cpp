@@ -135,6 +135,20 @@ BENCHMARK(DecodeQ5_1)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ5_K)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeBF16)->Arg(1)->Arg(2)->UseRealTime();
 
+// A kernel call over the fixture's stored rows: all n_out rows, n_tok tokens, output token-major (y_stride =
+// n_out). The caller adds the activations in the form its kernel reads.
+gemm::Args fixture_args(Fixture& f, int64_t n_in, int64_t n_out, int64_t n_tok) {
+  gemm::Args a;
+  a.w = f.w.data();
+  a.w_row_bytes = f.m.row_bytes;
+  a.n_rows = n_out;
+  a.n_in = n_in;
+  a.n_tok = n_tok;
+  a.y = f.y.data();
+  a.y_stride = n_out;
+  return a;
+}
+
 // K-quant prefill on one thread for every dispatch target this CPU runs (so an AVX-512 machine also shows
 // the AVX2 kernels laptops get): the blocked kernel ("wide"), and the per-row SIMD dots it replaces ("rows").
 void register_k_quant_targets() {
@@ -153,15 +167,8 @@ void register_k_quant_targets() {
         gemm::pack_act_tiles(gemm::TileLayout::q8_k, acts.data.data(), acts.row_bytes, nullptr, nullptr, n_tok, n_in, 0,
                              (n_tok + gemm::kActTileTokens - 1) / gemm::kActTileTokens, tiles.data());
         std::vector<uint8_t> scratch(gemm::scratch_bytes(n_in) + 64);
-        gemm::Args a;
-        a.w = f.w.data();
-        a.w_row_bytes = f.m.row_bytes;
-        a.n_rows = n_out;
-        a.n_in = n_in;
-        a.n_tok = n_tok;
+        gemm::Args a = fixture_args(f, n_in, n_out, n_tok);
         a.act_tiles = tiles.data();
-        a.y = f.y.data();
-        a.y_stride = n_out;
         a.scratch = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
         for (auto _ : st) {
           fn(a);
@@ -206,18 +213,11 @@ void register_dram_targets() {
         ThreadPool pool(1);
         EncodedActs acts;
         encode_acts(ActType::Q8_0, f.x.data(), 1, n_in, n_in, acts, pool);
-        gemm::Args a;
-        a.w = f.w.data();
-        a.w_row_bytes = f.m.row_bytes;
-        a.n_rows = n_out;
-        a.n_in = n_in;
+        gemm::Args a = fixture_args(f, n_in, n_out, 1);
         a.acts = acts.data.data();
         a.act_row_bytes = acts.row_bytes;
-        a.n_tok = 1;
         a.act_sums = acts.block_sums.data();
         a.act_d = acts.block_d.data();
-        a.y = f.y.data();
-        a.y_stride = n_out;
         for (auto _ : st) {
           fn(a);
           benchmark::DoNotOptimize(f.y.data());

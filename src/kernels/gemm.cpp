@@ -98,9 +98,9 @@ class GroupPrefetch {
  public:
   GroupPrefetch(size_t bytes, int64_t n_blocks)
       : lines_((bytes + 63) / 64), per_block_((lines_ + size_t(n_blocks) - 1) / size_t(n_blocks)) {}
-  HWY_INLINE void step(const uint8_t* region, bool l2) {
+  HWY_INLINE void step(const uint8_t* region) {
     const size_t end = std::min(line_ + per_block_, lines_);
-    for (; line_ < end; ++line_) prefetch_stream(region + 64 * line_, l2);
+    for (; line_ < end; ++line_) _mm_prefetch(reinterpret_cast<const char*>(region + 64 * line_), _MM_HINT_T0);
   }
 
  private:
@@ -112,6 +112,11 @@ class GroupPrefetch {
 // GB/s (1 / 2 threads), 512 15.1 / 30.3, 768 14.8 / 29.8, 1024 14.2 / 28.1. AMD cores wanted the packed
 // kernel's prefetch three times as far (q4_0_prefetch_bytes): the same factor here, not measured.
 HWY_INLINE size_t row_prefetch_bytes() { return intel_cpu() ? 512 : 1536; }
+
+// The run traversals' store: lane r of a pass holds row p + r * run (its row in the r-th run of the call).
+HWY_INLINE void store_run_lanes(const float* lanes, int n_lanes, float* y_at_p, int64_t run) {
+  for (int r = 0; r < n_lanes; ++r) y_at_p[r * run] = lanes[r];
+}
 
 // 8x8 transpose of 32-bit elements: out[k] lane r = in[r] lane k.
 HWY_INLINE void transpose8(const __m256i in[8], __m256i out[8]) {
@@ -227,7 +232,7 @@ void Q8_0SeqFew(const Args& a) {
     for (int64_t t = 0; t < a.n_tok; ++t) {
       alignas(32) float o[8];
       _mm256_store_ps(o, acc[t]);
-      for (int r = 0; r < 8; ++r) a.y[t * a.y_stride + p + r * run] = o[r];
+      store_run_lanes(o, 8, a.y + t * a.y_stride + p, run);
     }
   }
 }
@@ -288,10 +293,10 @@ void q4_0_seq_few(const Args& a) {
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
       }
     }
-    for (int t = 0; t < NT; ++t) {  // lane r is row p + r * run
+    for (int t = 0; t < NT; ++t) {
       alignas(32) float o[8];
       _mm256_store_ps(o, acc[t]);
-      for (int r = 0; r < 8; ++r) a.y[t * a.y_stride + p + r * run] = o[r];
+      store_run_lanes(o, 8, a.y + t * a.y_stride + p, run);
     }
   }
 }
@@ -654,10 +659,10 @@ HEARTH_WIDE inline void q8_0_seq_rows16(const Args& a, int64_t p, int64_t run, i
     const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d16)));
     for (int t = 0; t < NT; ++t) acc[t] = q8_0_seq_block16(w, dw, a, t0 + t, b, nb, acc[t]);
   }
-  for (int t = 0; t < NT; ++t) {  // lane r is row p + r * run
+  for (int t = 0; t < NT; ++t) {
     alignas(64) float o[16];
     _mm512_store_ps(o, acc[t]);
-    for (int r = 0; r < 16; ++r) a.y[(t0 + t) * a.y_stride + p + r * run] = o[r];
+    store_run_lanes(o, 16, a.y + (t0 + t) * a.y_stride + p, run);
   }
 }
 // The rows (all but a last group of eight) are cut into sixteen runs of consecutive rows, and each pass takes
@@ -933,7 +938,7 @@ void Q4_0Seq(const Args& a) {
     const bool has_next = g + 8 < a.n_rows;
     GroupPrefetch ahead(group_bytes, nb);
     for (int64_t b = 0; b < nb; ++b) {
-      if (has_next) ahead.step(next, false);
+      if (has_next) ahead.step(next);
       __m256i rows[8], w[8];
       alignas(32) float dw[8];
       for (int r = 0; r < 8; ++r) {
