@@ -469,6 +469,18 @@ void SumRowsF16Heads(const float* w, int64_t w_stride, int nq, const uint16_t* c
   for (; i < n; ++i) out[i] = round_to_fp16(x[i]);
 }
 
+// F16 bits of x, round to nearest even (core/fp16.h f32_to_fp16): the F16 KV cache's stores. F16C only, as
+// RoundF16.
+[[maybe_unused]] void ToF16(const float* x, uint16_t* out, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const int64_t N = int64_t(hn::Lanes(df));
+  int64_t i = 0;
+  for (; i + N <= n; i += N)
+    hn::StoreU(hn::DemoteTo(dh, hn::LoadU(df, x + i)), dh, reinterpret_cast<hwy::float16_t*>(out + i));
+  for (; i < n; ++i) out[i] = f32_to_fp16(x[i]);
+}
+
 #ifdef HEARTH_X86_INT8
 // gelu(x) = table[fp16(x)] (F16C rounds to nearest even, as f32_to_fp16), 0 below -10, x above 10.
 int64_t Geglu(const float* table, const float* gate, const float* up, float* out, int64_t n) {
@@ -821,6 +833,7 @@ Kernels GetKernels() {
   k.native_fma = HWY_NATIVE_FMA;
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
   k.round_f16 = RoundF16;
+  k.to_f16 = ToF16;
 #endif
   k.dot_f32_order[0] = VecDotOrder<8, false>;
   k.dot_f32_order[1] = VecDotOrder<16, false>;

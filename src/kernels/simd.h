@@ -38,6 +38,7 @@ struct Kernels {
   void (*sum_rows_f16_heads)(const float* w, int64_t w_stride, int nq, const uint16_t* const* rows, int64_t n_rows,
                              float* out, int64_t out_stride, int64_t n) = nullptr;
   void (*round_f16)(const float* x, float* out, int64_t n) = nullptr;  // out = float(half(x)), nearest even
+  void (*to_f16)(const float* x, uint16_t* out, int64_t n) = nullptr;   // out = half(x) bits, nearest even
   bool native_fma = false;  // F32 / F16 weights in ggml's vec_dot and tinyBLAS orders, [0] for 8 lanes, [1] for 16 (ggml_order.h):
   // bit-identical to the references in quant.cpp.
   VecDotFn dot_f32_order[2] = {}, dot_f32_tinyblas[2] = {}, dot_f16_order[2] = {}, dot_f16_tinyblas[2] = {};

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "core/fp16.h"
+#include "kernels/ops.h"
 
 namespace hearth::models {
 
@@ -88,8 +88,7 @@ void KvCache::store(int layer, int seq, int32_t pos, const float* k, const float
     if (opt_.type == KvType::F32) {
       std::memcpy(dst, src, n * 4);
     } else {
-      uint16_t* h = reinterpret_cast<uint16_t*>(dst);
-      for (size_t i = 0; i < n; ++i) h[i] = f32_to_fp16(src[i]);
+      kernels::to_f16(src, reinterpret_cast<uint16_t*>(dst), int64_t(n));
     }
   };
   put(st.k.get() + off, k);
