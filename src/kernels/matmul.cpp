@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "core/huge_pages.h"
 #include "kernels/gemm.h"
 #include "kernels/simd.h"
 
@@ -52,26 +53,10 @@ Matrix Matrix::rows(int64_t r0, int64_t n) const {
 }
 
 namespace {
-constexpr size_t kHugePage = size_t(2) << 20;
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
-
-// Anonymous memory for `bytes`, starting on a 2 MiB boundary and asked to be backed by transparent huge pages
-// (only advice: without THP it is ordinary memory). Whole huge pages, so the last one can be huge too.
-uint8_t* map_huge(size_t bytes) {
-  const size_t n = round_up(bytes, kHugePage);
-  void* p = mmap(nullptr, n + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw Error("cannot allocate " + std::to_string(n >> 20) + " MiB for packed weights");
-  const uintptr_t b = reinterpret_cast<uintptr_t>(p), a = round_up(b, kHugePage);
-  if (a > b) munmap(p, a - b);  // trim to [a, a + n)
-  if (const uintptr_t end = b + n + kHugePage; end > a + n) munmap(reinterpret_cast<void*>(a + n), end - (a + n));
-  madvise(reinterpret_cast<void*>(a), n, MADV_HUGEPAGE);  // advice only: errors change nothing
-  return reinterpret_cast<uint8_t*>(a);
-}
 }  // namespace
 
-void PackedWeights::Unmap::operator()(uint8_t* p) const {
-  if (p) munmap(p, bytes);
-}
+void PackedWeights::Unmap::operator()(uint8_t* p) const { unmap_huge(p, bytes); }
 
 bool packs_at_load(GgmlType t, int64_t n_out) {
   if (const char* e = std::getenv("HEARTH_PACK"); e && e[0] == '0') return false;
@@ -91,8 +76,9 @@ void PackedWeights::pack(const std::vector<Matrix*>& matrices, const std::vector
     total += round_up(n, 64);  // 64-byte aligned: the kernels' 64-byte loads stay in one line
     bytes_ += n;
   }
-  uint8_t* region = map_huge(total);
-  regions_.emplace_back(region, Unmap{round_up(total, kHugePage)});
+  uint8_t* region = static_cast<uint8_t*>(map_huge(total));
+  if (!region) throw Error("cannot allocate " + std::to_string(total >> 20) + " MiB for packed weights");
+  regions_.emplace_back(region, Unmap{total});
   std::vector<uint8_t*> dst;
   for (size_t o : offset) dst.push_back(region + o);
   // Work items: (matrix, group range) slices of about 4 MiB, shared by all cores.

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/huge_pages.h"
 #include "kernels/attention.h"
 #include "kernels/ggml_order.h"
 #include "kernels/matmul.h"
@@ -27,8 +28,8 @@ std::string S(int64_t v) { return std::to_string(v); }
 // Scratch buffers only ever grow: their sizes change from layer to layer (FFN width against the PLE width,
 // head size of global against local layers, tokens per expert), and resize() down then up again zero-fills
 // the difference every time (12 MB per E2B layer for a 512-token prompt, 2 % of its prompt time).
-template <class T>
-void grow(std::vector<T>& v, size_t n) {
+template <class V>
+void grow(V& v, size_t n) {
   if (v.size() < n) v.resize(n);
 }
 
@@ -324,7 +325,9 @@ class Gemma4 final : public Model {
   std::vector<Layer> layers_;
 
   // Scratch buffers, sized per chunk (no allocation once they have grown).
-  std::vector<float> x_, a_, q_, k_, v_, attn_, o_, g_, u_, f_, m_, ple_, ple_t_, exp_in_, exp_gu_, exp_h_, exp_y_;
+  // Activations of up to a ubatch of tokens (12 MB for an E2B FFN output at 512 tokens): on huge pages.
+  using Scratch = std::vector<float, HugePageAllocator<float>>;
+  Scratch x_, a_, q_, k_, v_, attn_, o_, g_, u_, f_, m_, ple_, ple_t_, exp_in_, exp_gu_, exp_h_, exp_y_;
   std::vector<float> router_logits_, scores_;
   std::vector<int> sel_;
   std::vector<float> sel_w_;
