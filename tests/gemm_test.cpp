@@ -520,6 +520,23 @@ TEST(Gemm, SimdHelpersMatchTheirReferences) {
       EXPECT_GE(done, 1000);
       for (int64_t i = 0; i < done; ++i) EXPECT_EQ(out[size_t(i)], gelu(g[size_t(i)]) * u[size_t(i)]) << i << " " << k.target;
     }
+    if (k.scale_mul) {  // rms_norm's passes: the scalar code's bits
+      for (int64_t n : {1, 7, 8, 9, 255, 1536, 2817}) {
+        auto x = randn(size_t(n), rng, 3.0f), w = randn(size_t(n), rng);
+        if (n > 8) x[3] = 1e-30f, x[5] = -7e5f;  // a square below float's normal range, a large one
+        if (k.sum_squares) {
+          EXPECT_EQ(k.sum_squares(x.data(), n), sum_squares(x.data(), n)) << k.target << " n " << n;
+        }
+        std::vector<float> y(x.size()), z(x.size()), want(x.size()), want_z(x.size());
+        const int64_t done = k.scale_mul(x.data(), w.data(), 0.37f, y.data(), n);
+        EXPECT_EQ(k.scale_mul(x.data(), nullptr, 0.37f, z.data(), n), done);
+        EXPECT_GT(done, n - 16);
+        for (int64_t i = 0; i < done; ++i) {
+          EXPECT_EQ(y[size_t(i)], (x[size_t(i)] * 0.37f) * w[size_t(i)]) << k.target << " " << i;
+          EXPECT_EQ(z[size_t(i)], x[size_t(i)] * 0.37f) << k.target << " " << i;
+        }
+      }
+    }
     if (k.dot_f32_f16 && k.sum_rows_f16) {
       for (int n : {1, 7, 64, 256, 259, 512}) {
         const auto q = randn(size_t(n), rng);

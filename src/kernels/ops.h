@@ -8,6 +8,9 @@ namespace hearth::kernels {
 
 // y = x / sqrt(mean(x^2) + eps) (* w when w != nullptr). In place allowed (y == x).
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
+// Its sum of squares: float products, summed in double as ggml does, but in 32 interleaved partial sums
+// (the reference for the SIMD kernel).
+double sum_squares(const float* x, int64_t n);
 
 // tanh-approximation GELU through ggml's fp16 table: x <= -10 -> 0, x >= 10 -> x.
 float gelu(float x);

@@ -469,6 +469,46 @@ void SumRowsF16Heads(const float* w, int64_t w_stride, int nq, const uint16_t* c
   for (; i < n; ++i) out[i] = round_to_fp16(x[i]);
 }
 
+// rms_norm's sum of squares (ops.h sum_squares): float products summed in double in 32 partial sums, part
+// k taking the elements i = k (mod 32): lane l of vector j holds part 4j + l, so the parts, and the sum
+// added up from them as there, have the scalar code's bits. (Four double lanes: AVX2 and better.)
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+double SumSquares(const float* x, int64_t n) {
+  const hn::FixedTag<double, 4> dd;
+  const hn::Rebind<float, decltype(dd)> df;
+  hn::Vec<decltype(dd)> v[8];
+  for (auto& p : v) p = hn::Zero(dd);
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int j = 0; j < 8; ++j) {
+      const auto a = hn::LoadU(df, x + i + 4 * j);
+      v[j] = hn::Add(v[j], hn::PromoteTo(dd, hn::Mul(a, a)));
+    }
+  alignas(32) double part[32];
+  for (int j = 0; j < 8; ++j) hn::Store(v[j], dd, part + 4 * j);
+  for (int half = 16; half >= 1; half /= 2)
+    for (int k = 0; k < half; ++k) part[k] += part[k + half];
+  double sum = part[0];
+  for (; i < n; ++i) sum += double(x[i] * x[i]);
+  return sum;
+}
+#endif
+
+// rms_norm's scaling (ops.h): y = (x * scale) * w, or x * scale without w; two roundings, as the scalar
+// code. Whole vectors; returns how many elements it did.
+int64_t ScaleMul(const float* x, const float* w, float scale, float* y, int64_t n) {
+  const hn::ScalableTag<float> df;
+  const int64_t N = int64_t(hn::Lanes(df));
+  const auto s = hn::Set(df, scale);
+  int64_t i = 0;
+  if (w) {
+    for (; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::Mul(hn::LoadU(df, x + i), s), hn::LoadU(df, w + i)), df, y + i);
+  } else {
+    for (; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::LoadU(df, x + i), s), df, y + i);
+  }
+  return i;
+}
+
 // F16 bits of x, round to nearest even (core/fp16.h f32_to_fp16): the F16 KV cache's stores. F16C only, as
 // RoundF16.
 [[maybe_unused]] void ToF16(const float* x, uint16_t* out, int64_t n) {
@@ -831,9 +871,11 @@ Kernels GetKernels() {
   k.dot_f32_f16_heads = DotF32F16Heads;
   k.sum_rows_f16_heads = SumRowsF16Heads;
   k.native_fma = HWY_NATIVE_FMA;
+  k.scale_mul = ScaleMul;
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
   k.round_f16 = RoundF16;
   k.to_f16 = ToF16;
+  k.sum_squares = SumSquares;
 #endif
   k.dot_f32_order[0] = VecDotOrder<8, false>;
   k.dot_f32_order[1] = VecDotOrder<16, false>;

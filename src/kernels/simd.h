@@ -39,6 +39,10 @@ struct Kernels {
                              float* out, int64_t out_stride, int64_t n) = nullptr;
   void (*round_f16)(const float* x, float* out, int64_t n) = nullptr;  // out = float(half(x)), nearest even
   void (*to_f16)(const float* x, uint16_t* out, int64_t n) = nullptr;   // out = half(x) bits, nearest even
+  // rms_norm's two passes, with ops.cpp's bits: ops.h sum_squares (x86 AVX2 and better), and y = (x * scale) * w
+  // (x * scale where w is nullptr) on whole vectors, returning how many elements it did.
+  double (*sum_squares)(const float* x, int64_t n) = nullptr;
+  int64_t (*scale_mul)(const float* x, const float* w, float scale, float* y, int64_t n) = nullptr;
   bool native_fma = false;  // F32 / F16 weights in ggml's vec_dot and tinyBLAS orders, [0] for 8 lanes, [1] for 16 (ggml_order.h):
   // bit-identical to the references in quant.cpp.
   VecDotFn dot_f32_order[2] = {}, dot_f32_tinyblas[2] = {}, dot_f16_order[2] = {}, dot_f16_tinyblas[2] = {};
