@@ -743,7 +743,6 @@ void Gemma4::moe_block(int l, int T, ThreadPool& pool) {
         kernels::matmul(y.up_e[size_t(e)], exp_in_.data(), n, d, exp_gu_.data() + fe, 2 * fe, pool, acts_);
       }
       geglu_rows(n);
-      grow(exp_in_, size_t(n) * size_t(d));
       kernels::matmul(y.down_e[size_t(e)], exp_h_.data(), n, fe, exp_in_.data(), d, pool, acts_);
       scatter(e, s, exp_in_.data());
     }
