@@ -586,9 +586,9 @@ TEST(Gemm, SimdHelpersMatchTheirReferences) {
         if (!k.round_f16) continue;
         k.round_f16(x.data(), r.data(), n);
         for (int i = 0; i < n; ++i) EXPECT_EQ(r[size_t(i)], hearth::round_to_fp16(x[size_t(i)])) << k.target << " " << x[size_t(i)];
-        ASSERT_TRUE(k.to_f16) << k.target;  // the same conversion, kept as F16 bits
+        ASSERT_TRUE(k.quantize_f16) << k.target;  // the same conversion, kept as F16 bits
         std::vector<uint16_t> bits(x.size());
-        k.to_f16(x.data(), bits.data(), n);
+        k.quantize_f16(x.data(), bits.data(), n);
         for (int i = 0; i < n; ++i)
           EXPECT_EQ(bits[size_t(i)], hearth::f32_to_fp16(x[size_t(i)])) << k.target << " " << x[size_t(i)];
       }

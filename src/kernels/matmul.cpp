@@ -144,6 +144,18 @@ ActType dot_type_of(GgmlType t, const char* what) {
   return k->act;
 }
 
+QuantizeFn best_quantize(ActType t) {
+  QuantizeFn simd_fn = nullptr;
+  if (simd::enabled()) {
+    const simd::Kernels& k = simd::best();
+    simd_fn = t == ActType::Q8_0   ? k.quantize_q8_0
+              : t == ActType::Q8_K ? k.quantize_q8_k
+              : t == ActType::F16  ? k.quantize_f16
+                                   : nullptr;
+  }
+  return simd_fn ? simd_fn : act_traits(t).quantize;
+}
+
 void encode_acts(ActType type, const float* x, int64_t n_tok, int64_t n_in, int64_t x_stride, EncodedActs& out,
                  ThreadPool& pool) {
   const ActTraits& at = act_traits(type);
@@ -160,9 +172,7 @@ void encode_acts(ActType type, const float* x, int64_t n_tok, int64_t n_in, int6
     out.block_sums.resize(size_t(n_tok * nb));
     out.block_d.resize(size_t(n_tok * nb));
   }
-  auto quantize = at.quantize;
-  if (type == ActType::Q8_0 && simd::enabled() && simd::best().quantize_q8_0) quantize = simd::best().quantize_q8_0;
-  if (type == ActType::Q8_K && simd::enabled() && simd::best().quantize_q8_k) quantize = simd::best().quantize_q8_k;
+  const QuantizeFn quantize = best_quantize(type);
   pool.parallel_for(n_tok, [&](int64_t b, int64_t e, int) {
     for (int64_t t = b; t < e; ++t) {
       uint8_t* row = out.data.data() + size_t(t) * out.row_bytes;

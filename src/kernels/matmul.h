@@ -51,6 +51,11 @@ struct EncodedActs {
   const uint8_t* row(int64_t t) const { return data.data() + size_t(t) * row_bytes; }
 };
 
+// The row encoder for t that encode_acts uses: the SIMD one where enabled and this CPU has it (the same bits),
+// else the reference act_traits(t).quantize. (Also the F16 KV cache's stores.)
+using QuantizeFn = void (*)(const float* x, void* dst, int64_t n);
+QuantizeFn best_quantize(ActType t);
+
 // Encodes n_tok rows of n_in floats (row stride x_stride floats) into `out`.
 void encode_acts(ActType type, const float* x, int64_t n_tok, int64_t n_in, int64_t x_stride, EncodedActs& out,
                  ThreadPool& pool);

@@ -121,11 +121,6 @@ void rope_neox(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, floa
   }
 }
 
-void to_f16(const float* x, uint16_t* out, int64_t n) {
-  if (simd::enabled() && simd::best().to_f16) return simd::best().to_f16(x, out, n);
-  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_fp16(x[i]);
-}
-
 void softcap(float* x, int64_t n, float cap) {
   const float inv = 1.0f / cap;
   for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] * inv) * cap;

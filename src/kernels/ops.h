@@ -26,9 +26,6 @@ float gelu_exact(float x);
 // the first n_rot dims (pairs i, i + n_rot/2); `freq_factors` (n_rot/2 divisors) may be nullptr.
 void rope_neox(float* x, int n_heads, int head_dim, int n_rot, int32_t pos, float base, const float* freq_factors);
 
-// out = F16 bits of x, round to nearest even (core/fp16.h f32_to_fp16); F16C where the CPU has it.
-void to_f16(const float* x, uint16_t* out, int64_t n);
-
 // x = cap * tanh(x * (1/cap)) (glibc's tanhf, as ggml: a SIMD tanh of 4 ulp broke the goldens' exact logits)
 void softcap(float* x, int64_t n, float cap);
 

@@ -509,9 +509,10 @@ int64_t ScaleMul(const float* x, const float* w, float scale, float* y, int64_t 
   return i;
 }
 
-// F16 bits of x, round to nearest even (core/fp16.h f32_to_fp16): the F16 KV cache's stores. F16C only, as
-// RoundF16.
-[[maybe_unused]] void ToF16(const float* x, uint16_t* out, int64_t n) {
+// F16 bits of x, round to nearest even (quant.cpp quantize_f16: core/fp16.h f32_to_fp16): F16 activations and
+// the F16 KV cache's stores. F16C only, as RoundF16.
+[[maybe_unused]] void QuantizeF16(const float* x, void* dst, int64_t n) {
+  uint16_t* out = static_cast<uint16_t*>(dst);
   const hn::ScalableTag<float> df;
   const hn::Rebind<hwy::float16_t, decltype(df)> dh;
   const int64_t N = int64_t(hn::Lanes(df));
@@ -874,7 +875,7 @@ Kernels GetKernels() {
   k.scale_mul = ScaleMul;
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
   k.round_f16 = RoundF16;
-  k.to_f16 = ToF16;
+  k.quantize_f16 = QuantizeF16;
   k.sum_squares = SumSquares;
 #endif
   k.dot_f32_order[0] = VecDotOrder<8, false>;

@@ -26,6 +26,7 @@ struct Kernels {
   VecDotFn dot_q6_k = nullptr;   // Q6_K x Q8_K
   void (*quantize_q8_0)(const float* x, void* dst, int64_t n) = nullptr;  // bit-identical to the reference
   void (*quantize_q8_k)(const float* x, void* dst, int64_t n) = nullptr;  // bit-identical to the reference
+  void (*quantize_f16)(const float* x, void* dst, int64_t n) = nullptr;   // F16C; bit-identical to the reference
   float (*dot_f32_f16)(const float* q, const uint16_t* k, int64_t n) = nullptr;  // F16 KV cache: q . k
   // F16 cache values: out = sum_j w[j] * rows[j] (multiply-adds in row order, from zero; fused where
   // native_fma, else multiply then add).
@@ -38,7 +39,6 @@ struct Kernels {
   void (*sum_rows_f16_heads)(const float* w, int64_t w_stride, int nq, const uint16_t* const* rows, int64_t n_rows,
                              float* out, int64_t out_stride, int64_t n) = nullptr;
   void (*round_f16)(const float* x, float* out, int64_t n) = nullptr;  // out = float(half(x)), nearest even
-  void (*to_f16)(const float* x, uint16_t* out, int64_t n) = nullptr;   // out = half(x) bits, nearest even
   // rms_norm's two passes, with ops.cpp's bits: ops.h sum_squares (x86 AVX2 and better), and y = (x * scale) * w
   // (x * scale where w is nullptr) on whole vectors, returning how many elements it did.
   double (*sum_squares)(const float* x, int64_t n) = nullptr;

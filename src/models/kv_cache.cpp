@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "kernels/ops.h"
+#include "kernels/matmul.h"
 
 namespace hearth::models {
 
@@ -88,7 +88,7 @@ void KvCache::store(int layer, int seq, int32_t pos, const float* k, const float
     if (opt_.type == KvType::F32) {
       std::memcpy(dst, src, n * 4);
     } else {
-      kernels::to_f16(src, reinterpret_cast<uint16_t*>(dst), int64_t(n));
+      kernels::best_quantize(kernels::ActType::F16)(src, dst, int64_t(n));
     }
   };
   put(st.k.get() + off, k);
