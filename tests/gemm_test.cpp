@@ -527,7 +527,7 @@ TEST(Gemm, SimdHelpersMatchTheirReferences) {
         if (k.sum_squares) {
           EXPECT_EQ(k.sum_squares(x.data(), n), sum_squares(x.data(), n)) << k.target << " n " << n;
         }
-        std::vector<float> y(x.size()), z(x.size()), want(x.size()), want_z(x.size());
+        std::vector<float> y(x.size()), z(x.size());
         const int64_t done = k.scale_mul(x.data(), w.data(), 0.37f, y.data(), n);
         EXPECT_EQ(k.scale_mul(x.data(), nullptr, 0.37f, z.data(), n), done);
         EXPECT_GT(done, n - 16);
