@@ -93,6 +93,26 @@ void DecodeQ8_0Packed(benchmark::State& st) { run(st, GgmlType::Q8_0, 1536, 6144
 void DramQ4_0(benchmark::State& st) { run(st, GgmlType::Q4_0, 2816, 393216, 1, false); }
 void DramQ4_0Packed(benchmark::State& st) { run(st, GgmlType::Q4_0, 2816, 393216, 1, true); }
 void DramQ8_0(benchmark::State& st) { run(st, GgmlType::Q8_0, 2816, 196608, 1, false); }
+// Decode as a model runs it: the same 620 MB (Q4_0; Q8_0 1.1 GB) in products of 4096 rows (26B-A4B's Q
+// projection: 6.2 MB in Q4_0), one after another, so each product starts its streams afresh. Packed or as
+// stored: what gemm::Kernels::packs_by_default should say on a CPU.
+void run_slices(benchmark::State& st, GgmlType t, int64_t n_out, bool pack) {
+  constexpr int64_t n_in = 2816, slice = 4096;
+  Fixture f(t, n_in, n_out, 1, pack);
+  ThreadPool pool(int(st.range(0)));
+  EncodedActs acts;
+  encode_acts(dot_type_of(t), f.x.data(), 1, n_in, n_in, acts, pool);
+  for (auto _ : st) {
+    for (int64_t r = 0; r < n_out; r += slice) matmul(f.m.rows(r, slice), acts, f.y.data() + r, n_out, pool);
+    benchmark::DoNotOptimize(f.y.data());
+  }
+  st.counters["GB/s"] = benchmark::Counter(double(st.iterations()) * double(f.w.size()) / 1e9,
+                                           benchmark::Counter::kIsRate);
+}
+void SlicesQ4_0(benchmark::State& st) { run_slices(st, GgmlType::Q4_0, 393216, false); }
+void SlicesQ4_0Packed(benchmark::State& st) { run_slices(st, GgmlType::Q4_0, 393216, true); }
+void SlicesQ8_0(benchmark::State& st) { run_slices(st, GgmlType::Q8_0, 196608, false); }
+void SlicesQ8_0Packed(benchmark::State& st) { run_slices(st, GgmlType::Q8_0, 196608, true); }
 void DecodeQ4_0Down(benchmark::State& st) { run(st, GgmlType::Q4_0, 6144, 1536, 1, true); }
 void PrefillQ4_0Packed(benchmark::State& st) { run(st, GgmlType::Q4_0, 1536, 6144, 512, true); }
 void PrefillQ4_0Down(benchmark::State& st) { run(st, GgmlType::Q4_0, 6144, 1536, 512, true); }
@@ -118,6 +138,10 @@ BENCHMARK(DecodeQ8_0Packed)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DramQ4_0)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DramQ4_0Packed)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DramQ8_0)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(SlicesQ4_0)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(SlicesQ4_0Packed)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(SlicesQ8_0)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(SlicesQ8_0Packed)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(DecodeQ4_0Down)->Arg(1)->Arg(2)->UseRealTime();
 BENCHMARK(PrefillQ4_0Packed)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(PrefillQ4_0Down)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -51,6 +51,27 @@ std::vector<uint8_t> weights(GgmlType t, int64_t rows, int64_t n_in, std::mt1993
 
 // A Matrix over rows x n_in weights of type t at data, in llama.cpp's summation order for that shape on this
 // machine (repacked_by_llama); tests of another order set `repacked` afterwards.
+// HEARTH_PACK for one scope, the previous value restored after: the packed-layout tests ask for packing
+// (HEARTH_PACK=1) wherever a packed kernel exists, including machines whose default is not to pack.
+class ScopedPackEnv {
+ public:
+  explicit ScopedPackEnv(const char* value) {
+    if (const char* e = std::getenv("HEARTH_PACK")) saved_ = e, had_ = true;
+    if (value) setenv("HEARTH_PACK", value, 1);
+    else unsetenv("HEARTH_PACK");
+  }
+  ~ScopedPackEnv() {
+    if (had_) setenv("HEARTH_PACK", saved_.c_str(), 1);
+    else unsetenv("HEARTH_PACK");
+  }
+  ScopedPackEnv(const ScopedPackEnv&) = delete;
+  ScopedPackEnv& operator=(const ScopedPackEnv&) = delete;
+
+ private:
+  std::string saved_;
+  bool had_ = false;
+};
+
 Matrix matrix_over(GgmlType t, const uint8_t* data, int64_t rows, int64_t n_in) {
   Matrix m;
   m.type = t;
@@ -199,25 +220,28 @@ TEST(Gemm, AmxKernelsAreBitIdenticalToTheReferences) {
 }
 
 // kernels::packs_at_load (what the memory plan asks about a tied embedding table) says exactly which matrices
-// PackedWeights copies, and a copy holds as many bytes as its source (the plan counts it at the source's size).
+// PackedWeights copies, and a copy holds as many bytes as its source (the plan counts it at the source's size):
+// with HEARTH_PACK unset (the machine's default), 0 (never) and 1 (wherever a packed kernel exists).
 TEST(Gemm, PacksAtLoadSaysWhatPackedWeightsCopies) {
   std::mt19937 rng(5);
   const int64_t n_in = 256, rows = 64;
   for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q6_K, GgmlType::F16}) {
-    for (bool pack_off : {false, true}) {
-      if (pack_off) setenv("HEARTH_PACK", "0", 1);
+    const bool has_kernel = t == GgmlType::Q4_0   ? gemm::best().q4_0_packed != nullptr
+                            : t == GgmlType::Q8_0 ? gemm::best().q8_0_packed != nullptr
+                                                  : false;
+    for (const char* env : {static_cast<const char*>(nullptr), "0", "1"}) {
+      const ScopedPackEnv pack_env(env);
+      const std::string what = std::string(hearth::gguf::type_name(t)) + " HEARTH_PACK=" + (env ? env : "(unset)");
       std::vector<uint8_t> w(hearth::gguf::row_bytes(t, n_in) * size_t(rows));
       for (uint8_t& b : w) b = uint8_t(rng());  // packing copies bytes; their values do not matter here
       Matrix m = matrix_over(t, w.data(), rows, n_in);
       PackedWeights store;
       store.pack({&m}, {&m});
       const bool says = packs_at_load(t, rows);
-      if (pack_off) unsetenv("HEARTH_PACK");
-      EXPECT_EQ(m.packed != nullptr, says) << hearth::gguf::type_name(t) << (pack_off ? " HEARTH_PACK=0" : "");
-      EXPECT_EQ(store.bytes(), says ? m.row_bytes * size_t(rows) : 0u) << hearth::gguf::type_name(t);
-      if (pack_off || (t != GgmlType::Q4_0 && t != GgmlType::Q8_0)) {
-        EXPECT_FALSE(says) << hearth::gguf::type_name(t);
-      }
+      EXPECT_EQ(m.packed != nullptr, says) << what;
+      EXPECT_EQ(store.bytes(), says ? m.row_bytes * size_t(rows) : 0u) << what;
+      const bool want = has_kernel && (env ? env[0] == '1' : gemm::best().packs_by_default);
+      EXPECT_EQ(says, want) << what;
     }
   }
 }
@@ -249,7 +273,8 @@ long long mapping_rss_kib(const void* p) {
 // copy lies on transparent huge pages where the kernel has them.
 TEST(Gemm, PackingReleasesTheSourcePagesUnlessKept) {
   const int64_t n_in = 2048, rows = 8192;  // 9 MiB of Q4_0: three packing slices of about 4 MiB
-  if (!packs_at_load(GgmlType::Q4_0, rows)) GTEST_SKIP() << "this machine does not pack Q4_0";
+  const ScopedPackEnv force("1");
+  if (!packs_at_load(GgmlType::Q4_0, rows)) GTEST_SKIP() << "no packed Q4_0 kernel on this machine";
   const size_t rb = hearth::gguf::row_bytes(GgmlType::Q4_0, n_in), size = rb * size_t(rows);
   const std::string path = ::testing::TempDir() + "/hearth-pack-release-" + std::to_string(getpid()) + ".bin";
   {
@@ -287,6 +312,7 @@ TEST(Gemm, MatmulWithPackedWeightsAndARowTail) {
   std::mt19937 rng(11);
   const int64_t n_in = 512, rows = 29;
   const auto w = weights(GgmlType::Q4_0, rows, n_in, rng);
+  const ScopedPackEnv force("1");
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
     for (int64_t n_tok : {1, 6, 21}) {  // 21: the AMX prompt kernels where the CPU has them
@@ -299,6 +325,7 @@ TEST(Gemm, MatmulWithPackedWeightsAndARowTail) {
       std::vector<uint8_t> copy = w;  // PackedWeights may release the source pages; give it its own copy
       packed.data = copy.data();
       store.pack({&packed}, {&packed});
+      EXPECT_EQ(packed.packed != nullptr, gemm::best().q4_0_packed != nullptr);
       EncodedActs scratch;
       std::vector<float> y1(size_t(24 * n_tok)), y2(size_t(24 * n_tok)), y3(size_t(24 * n_tok));
       simd::set_enabled(false);
@@ -641,6 +668,7 @@ TEST(Gemm, MatmulBitsDoNotDependOnThreadsOrChunks) {
                         {GgmlType::Q4_K, false, false}, {GgmlType::Q6_K, false, false}};
   const int64_t max_tok = 32;
   const auto x = randn(size_t(n_in * max_tok), rng);
+  const ScopedPackEnv force("1");
   for (const Case& c : cases) {
     const bool k_quant = c.type == GgmlType::Q4_K || c.type == GgmlType::Q6_K;
     std::vector<uint8_t> w = k_quant ? k_quant_weights(c.type, rows, n_in, rng) : weights(c.type, rows, n_in, rng);

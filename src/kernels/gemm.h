@@ -63,6 +63,9 @@ struct Kernels {
   Fn q4_k_rows = nullptr;
   Fn q5_k_rows = nullptr;
   Fn q6_k_rows = nullptr;  // the same for Q6_K
+  // Whether decode runs faster on the packed layouts below than on rows as stored (q4_0_seq, q8_0_seq), so
+  // that loading a model copies its Q4_0 / Q8_0 matrices into them (matmul.h packs_at_load).
+  bool packs_by_default = false;
 };
 
 // Packed Q4_0 layout (what llama.cpp's load-time repacking achieves, in our own form): for each group of 8

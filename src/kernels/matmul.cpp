@@ -59,8 +59,10 @@ size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 void PackedWeights::Unmap::operator()(uint8_t* p) const { unmap_huge(p, bytes); }
 
 bool packs_at_load(GgmlType t, int64_t n_out) {
-  if (const char* e = std::getenv("HEARTH_PACK"); e && e[0] == '0') return false;
-  return repacked_by_llama(t, n_out) && has_packed_kernel(t) && n_out >= packed_group_rows(t);
+  if (!repacked_by_llama(t, n_out) || !has_packed_kernel(t) || n_out < packed_group_rows(t)) return false;
+  const char* e = std::getenv("HEARTH_PACK");
+  if (e && (e[0] == '0' || e[0] == '1')) return e[0] == '1';
+  return gemm::best().packs_by_default;
 }
 
 void PackedWeights::pack(const std::vector<Matrix*>& matrices, const std::vector<const Matrix*>& keep_source) {

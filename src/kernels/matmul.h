@@ -97,7 +97,7 @@ ActType dot_type_of(GgmlType t, const char* what = nullptr);
 // the matrix is listed in keep_source (for example a tied embedding table still read by row lookups).
 // The copies sit in one anonymous mapping per call, on transparent huge pages where the kernel gives them
 // (madvise): decode streams them once per token, and 4 KiB pages cost a TLB walk every 4 KiB (two-level
-// under a hypervisor). HEARTH_PACK=0 in the environment turns packing off.
+// under a hypervisor). Only the matrices packs_at_load names are copied.
 class PackedWeights {
  public:
   void pack(const std::vector<Matrix*>& matrices, const std::vector<const Matrix*>& keep_source = {});
@@ -112,9 +112,11 @@ class PackedWeights {
   size_t bytes_ = 0;
 };
 
-// Whether PackedWeights::pack copies a matrix of this type and row count into a packed layout on this
-// machine (and HEARTH_PACK is not 0). The memory plan asks it about a tied embedding table, whose packed
-// copy (as the LM head) comes on top of the rows kept for token lookups.
+// Whether PackedWeights::pack copies a matrix of this type and row count into a packed layout: where this
+// machine has a packed kernel for it and packing is its default (gemm::Kernels::packs_by_default: not on
+// Intel, where rows as stored decode faster), or HEARTH_PACK=1 in the environment asks for it anyway;
+// HEARTH_PACK=0 turns packing off. The memory plan asks it about a tied embedding table, whose packed copy
+// (as the LM head) comes on top of the rows kept for token lookups.
 bool packs_at_load(GgmlType t, int64_t n_out);
 
 // Asks the kernel to read W's pages ahead (memory-mapped weights on a cold page cache), without waiting.
