@@ -249,9 +249,9 @@ class Gemma4 final : public Model {
       }
       if (f.find_tensor(b + "layer_output_scale.weight")) y.out_scale = vec(b + "layer_output_scale.weight", 1)[0];
     }
-    // Fast-kernel copies of the weights that have a packed layout on this machine (kernels::packs_at_load:
-    // Q4_0, and Q8_0 on AMX machines); the embedding table stays readable by row for token lookups even when
-    // the LM head is tied to it (that copy is extra memory, which the memory plan counts).
+    // Fast-kernel copies of the weights that this machine packs (kernels::packs_at_load: by default Q4_0 on AMD
+    // x86; Intel decodes faster from the rows as stored); the embedding table stays readable by row for token
+    // lookups even when the LM head is tied to it (that copy is extra memory, which the memory plan counts).
     std::vector<Matrix*> ms = {&lm_head_, &ple_proj_};
     for (Layer& y : layers_)
       for (Matrix* m : {&y.wq, &y.wk, &y.wv, &y.wo, &y.gate, &y.up, &y.down, &y.router, &y.inp_gate, &y.proj})
