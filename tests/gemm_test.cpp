@@ -49,8 +49,6 @@ std::vector<uint8_t> weights(GgmlType t, int64_t rows, int64_t n_in, std::mt1993
   return w;
 }
 
-// A Matrix over rows x n_in weights of type t at data, in llama.cpp's summation order for that shape on this
-// machine (repacked_by_llama); tests of another order set `repacked` afterwards.
 // HEARTH_PACK for one scope, the previous value restored after: the packed-layout tests ask for packing
 // (HEARTH_PACK=1) wherever a packed kernel exists, including machines whose default is not to pack.
 class ScopedPackEnv {
@@ -72,6 +70,8 @@ class ScopedPackEnv {
   bool had_ = false;
 };
 
+// A Matrix over rows x n_in weights of type t at data, in llama.cpp's summation order for that shape on this
+// machine (repacked_by_llama); tests of another order set `repacked` afterwards.
 Matrix matrix_over(GgmlType t, const uint8_t* data, int64_t rows, int64_t n_in) {
   Matrix m;
   m.type = t;
@@ -226,9 +226,11 @@ TEST(Gemm, PacksAtLoadSaysWhatPackedWeightsCopies) {
   std::mt19937 rng(5);
   const int64_t n_in = 256, rows = 64;
   for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q6_K, GgmlType::F16}) {
-    const bool has_kernel = t == GgmlType::Q4_0   ? gemm::best().q4_0_packed != nullptr
-                            : t == GgmlType::Q8_0 ? gemm::best().q8_0_packed != nullptr
-                                                  : false;
+    // A packed kernel for this type, and the matrix in the summation order it computes (Q8_0: AMX machines).
+    const gemm::Fn packed_kernel = t == GgmlType::Q4_0   ? gemm::best().q4_0_packed
+                                   : t == GgmlType::Q8_0 ? gemm::best().q8_0_packed
+                                                         : nullptr;
+    const bool has_kernel = repacked_by_llama(t, rows) && packed_kernel != nullptr;
     for (const char* env : {static_cast<const char*>(nullptr), "0", "1"}) {
       const ScopedPackEnv pack_env(env);
       const std::string what = std::string(hearth::gguf::type_name(t)) + " HEARTH_PACK=" + (env ? env : "(unset)");
