@@ -1021,8 +1021,9 @@ Kernels GetKernels() {
   // packed: SlicesQ4_0 16.0 / 32.0-34.3 vs 14.0-15.3 / 29.8-30.4 GB/s, SlicesQ8_0 15.9-16.6 / 34.4-35.2 vs
   // 14.9-15.3 / 29.4-30.3; E2B Q4_0 tg64 11.8-12.1 / 23.7-24.7 vs 10.4-11.4 / 21.6-22.5 tok/s (prompts level,
   // with and without AMX), E2B Q8_0 6.5 / 13.1-13.2 vs 6.0 / 11.3-11.7, 26B-A4B Q4_0 tg32 6.7-6.8 / 13.1 vs
-  // 6.3 / 12.3-12.5; and no copy at load (1.6-6.2 s for E2B) or second copy of the weights in memory. AMD (Zen 3,
-  // Zen 5) measured packed Q4_0 fastest before the run traversals existed; it keeps packing until measured again.
+  // 6.3 / 12.3-12.5; and no copy at load (1.6-6.2 s for E2B) into anonymous memory, which unlike the page cache
+  // cannot be dropped under pressure (a tied LM head was even held twice). AMD (Zen 3, Zen 5) measured packed Q4_0
+  // fastest before the run traversals existed; it keeps packing until measured again.
   k.packs_by_default = !intel_cpu();
   k.q4_k_rows = Q4_KRows;
   k.q5_k_rows = Q5_KRows;
