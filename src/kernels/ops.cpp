@@ -17,6 +17,10 @@ double sum_squares(const float* x, int64_t n) {
   int64_t i = 0;
   for (; i + 32 <= n; i += 32)
     for (int k = 0; k < 32; ++k) part[k] += double(x[i + k] * x[i + k]);
+  return sum_squares_finish(part, x, i, n);
+}
+
+double sum_squares_finish(double* part, const float* x, int64_t i, int64_t n) {
   for (int half = 16; half >= 1; half /= 2)
     for (int k = 0; k < half; ++k) part[k] += part[k + half];
   double sum = part[0];

@@ -11,6 +11,9 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 // Its sum of squares: float products, summed in double as ggml does, but in 32 interleaved partial sums
 // (the reference for the SIMD kernel).
 double sum_squares(const float* x, int64_t n);
+// Its last step, shared with the SIMD kernel so that both give the same bits: the 32 parts (part[k] holds the
+// elements k mod 32 of x[0, i)) added up pairwise, then x[i, n) one by one. Overwrites part.
+double sum_squares_finish(double* part, const float* x, int64_t i, int64_t n);
 
 // tanh-approximation GELU through ggml's fp16 table: x <= -10 -> 0, x >= 10 -> x.
 float gelu(float x);

@@ -17,6 +17,7 @@
 
 #include "core/fp16.h"
 #include "kernels/ggml_order.h"
+#include "kernels/ops.h"
 #include "kernels/quant.h"
 #include "kernels/simd.h"
 
@@ -470,8 +471,8 @@ void SumRowsF16Heads(const float* w, int64_t w_stride, int nq, const uint16_t* c
 }
 
 // rms_norm's sum of squares (ops.h sum_squares): float products summed in double in 32 partial sums, part
-// k taking the elements i = k (mod 32): lane l of vector j holds part 4j + l, so the parts, and the sum
-// added up from them as there, have the scalar code's bits. (Four double lanes: AVX2 and better.)
+// k taking the elements i = k (mod 32): lane l of vector j holds part 4j + l, so the parts have the scalar
+// code's bits, and the same ops.h sum_squares_finish adds them up. (Four double lanes: AVX2 and better.)
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
 double SumSquares(const float* x, int64_t n) {
   const hn::FixedTag<double, 4> dd;
@@ -486,11 +487,7 @@ double SumSquares(const float* x, int64_t n) {
     }
   alignas(32) double part[32];
   for (int j = 0; j < 8; ++j) hn::Store(v[j], dd, part + 4 * j);
-  for (int half = 16; half >= 1; half /= 2)
-    for (int k = 0; k < half; ++k) part[k] += part[k + half];
-  double sum = part[0];
-  for (; i < n; ++i) sum += double(x[i] * x[i]);
-  return sum;
+  return sum_squares_finish(part, x, i, n);
 }
 #endif
 
